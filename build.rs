@@ -1,0 +1,31 @@
+//! Compiles the protos with protox (pure Rust), so no system `protoc` is needed.
+
+use std::path::Path;
+
+fn compile(
+    files: &[&str],
+    includes: &[&str],
+    server: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let descriptors = protox::compile(files, includes)?;
+    tonic_prost_build::configure()
+        .build_server(server)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=tests/proto");
+    compile(
+        &["pb/greeter.proto", "grpc/testing/test.proto"],
+        &["proto"],
+        true,
+    )?;
+    // The test-only service is generated beside the others; only the tests include it.
+    if Path::new("tests/proto/inventory.proto").exists() {
+        compile(&["inventory.proto"], &["tests/proto"], false)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! One call on the fake server: read the request, match a stub, play its reply.
+//!
+//! The whole call is one async function (`run`) that emits events into a one-slot
+//! channel; the hyper service future and then the response body poll that function
+//! directly, so it runs on hyper's stream task with no task of its own. When the client
+//! goes away hyper drops the body, which drops `run` mid-await: the journal's recorder
+//! sees the drop and records the cancel at that instant.
+
+use std::future::{pending, poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::{sleep, Instant};
+use tonic::metadata::MetadataMap;
+use tonic::Status;
+
+use super::codec::{encode_frame, FrameDecoder};
+use super::journal::{CallEnding, ReceivedCall, Recorder};
+use super::matchers::CallRequest;
+use super::reply::{Ending, Reason, Script};
+use super::server::State;
+use crate::deadline::timeout::parse_bytes;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the call does next, in wire order.
+#[derive(Debug)]
+enum Event {
+    Headers(HeaderMap),
+    TrailersOnly(HeaderMap),
+    Message(Bytes),
+    Trailers(HeaderMap),
+    Reset(Reason),
+}
+
+/// Serves one request: resolves once the response headers (or a reset) are known.
+pub(crate) async fn serve(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<CallBody>, BoxError> {
+    let (tx, rx) = mpsc::channel(1);
+    let mut driver = Driver {
+        run: Some(Box::pin(run(state, request, tx))),
+        rx,
+    };
+    let event = poll_fn(|cx| driver.poll_event(cx)).await;
+    match event {
+        Some(Event::Headers(headers)) => Ok(grpc_response(headers, CallBody(Some(driver)))),
+        Some(Event::TrailersOnly(headers)) => Ok(grpc_response(headers, CallBody(None))),
+        Some(Event::Reset(reason)) => Err(Box::new(h2::Error::from(reason))),
+        // `run` always starts with one of the three above; anything else is a bug here.
+        Some(Event::Message(_) | Event::Trailers(_)) | None => {
+            Err(Box::new(h2::Error::from(Reason::INTERNAL_ERROR)))
+        }
+    }
+}
+
+fn grpc_response(mut headers: HeaderMap, body: CallBody) -> Response<CallBody> {
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    let mut response = Response::new(body);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Polls the call function and hands out what it emits.
+struct Driver {
+    run: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Driver {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if let Poll::Ready(event) = self.rx.poll_recv(cx) {
+            return Poll::Ready(event);
+        }
+        if let Some(run) = self.run.as_mut() {
+            if run.as_mut().poll(cx).is_ready() {
+                // Dropping the finished function drops its sender, so `rx` ends after the
+                // last event.
+                self.run = None;
+            }
+        }
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The response body: the rest of the call's events as HTTP/2 frames.
+pub(crate) struct CallBody(Option<Driver>);
+
+impl http_body::Body for CallBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(driver) = self.0.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            return match driver.poll_event(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(Some(Event::Message(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                Poll::Ready(Some(Event::Trailers(map))) => {
+                    Poll::Ready(Some(Ok(Frame::trailers(map))))
+                }
+                // hyper resets the stream with the h2 reason it finds in the error.
+                Poll::Ready(Some(Event::Reset(reason))) => {
+                    Poll::Ready(Some(Err(Box::new(h2::Error::from(reason)))))
+                }
+                Poll::Ready(Some(Event::Headers(_) | Event::TrailersOnly(_))) => continue,
+            };
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// Why reading the request stopped the call.
+enum Stop {
+    /// The request broke the protocol: end the call with this status.
+    Malformed(Status),
+    /// The client reset the stream or the connection went away.
+    ClientGone,
+}
+
+/// The call's state while its reply plays.
+struct Call {
+    body: Incoming,
+    decoder: FrameDecoder,
+    half_closed: bool,
+    headers_sent: bool,
+    rec: Recorder,
+    out: mpsc::Sender<Event>,
+}
+
+async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Event>) {
+    let arrived_at = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.uri.path().to_string();
+    let raw_timeout = parts
+        .headers
+        .get("grpc-timeout")
+        .map(|v| v.as_bytes().to_vec());
+    let timeout = raw_timeout.as_deref().map(parse_bytes);
+    let encoding = parts
+        .headers
+        .get("grpc-encoding")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let metadata = MetadataMap::from_headers(parts.headers);
+    let deadline = match &timeout {
+        Some(Ok(t)) => arrived_at.checked_add(*t),
+        _ => None,
+    };
+    let request = CallRequest {
+        method: method.clone(),
+        metadata: metadata.clone(),
+        timeout: timeout.clone(),
+        first_message: None,
+    };
+    let rec = state.journal.open(|id| ReceivedCall {
+        id,
+        method,
+        metadata,
+        grpc_timeout: raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned()),
+        timeout,
+        arrived_at,
+        deadline,
+        stub: None,
+        request_messages: Vec::new(),
+        response_messages: Vec::new(),
+        ending: CallEnding::InProgress,
+    });
+    let mut call = Call {
+        body,
+        decoder: FrameDecoder::new(encoding),
+        half_closed: false,
+        headers_sent: false,
+        rec,
+        out,
+    };
+    call.answer(&state, request).await;
+}
+
+impl Call {
+    async fn answer(&mut self, state: &State, mut request: CallRequest) {
+        if state.needs_message() {
+            if let Err(stop) = self.read_first_message().await {
+                return self.stop(stop).await;
+            }
+            request.first_message = self.rec.read(|c| c.request_messages.first().cloned());
+        }
+        let call_id = self.rec.read(|c| c.id);
+        let (label, script) = state.answer(call_id, &request);
+        self.rec.update(|c| c.stub = label);
+        self.play(script).await;
+    }
+
+    async fn play(&mut self, script: Script) {
+        if !script.problems.is_empty() {
+            let message = format!(
+                "grpc-chaos: the stub's reply is invalid: {}",
+                script.problems.join("; ")
+            );
+            return self
+                .finish(Status::internal(message), HeaderMap::new())
+                .await;
+        }
+        if let Err(stop) = self.read_while(sleep(script.header_delay)).await {
+            return self.stop(stop).await;
+        }
+        if !script.headers.is_empty() || !script.messages.is_empty() {
+            self.headers_sent = true;
+            if !self.emit(Event::Headers(script.headers)).await {
+                return;
+            }
+        }
+        for (delay, message) in script.messages {
+            if let Err(stop) = self.read_while(sleep(delay)).await {
+                return self.stop(stop).await;
+            }
+            self.rec
+                .update(|c| c.response_messages.push(message.clone()));
+            if !self.emit(Event::Message(encode_frame(&message))).await {
+                return;
+            }
+        }
+        if let Err(stop) = self.read_while(sleep(script.ending_delay)).await {
+            return self.stop(stop).await;
+        }
+        match script.ending {
+            Ending::Status(status) => {
+                if script.wait_for_half_close {
+                    if let Err(stop) = self.read_to_end().await {
+                        return self.stop(stop).await;
+                    }
+                }
+                self.finish(status, script.trailers).await;
+            }
+            Ending::Hang => {
+                if let Err(stop) = self.read_to_end().await {
+                    return self.stop(stop).await;
+                }
+                pending::<()>().await;
+            }
+            Ending::Reset(reason) => {
+                self.rec.end(CallEnding::Reset {
+                    reason: reason.into(),
+                    at: Instant::now(),
+                });
+                self.emit(Event::Reset(reason)).await;
+            }
+        }
+    }
+
+    /// Records the status, then sends it (in trailers, or Trailers-Only before headers).
+    async fn finish(&mut self, status: Status, trailers: HeaderMap) {
+        let mut map = HeaderMap::new();
+        if status.add_header(&mut map).is_err() {
+            // Only metadata tonic cannot encode gets here: send the bare code.
+            map.clear();
+            map.insert("grpc-status", HeaderValue::from(status.code() as i32));
+        }
+        for (name, value) in &trailers {
+            map.append(name.clone(), value.clone());
+        }
+        self.rec.end(CallEnding::Status {
+            code: status.code(),
+            message: status.message().to_string(),
+            at: Instant::now(),
+        });
+        let event = if self.headers_sent {
+            Event::Trailers(map)
+        } else {
+            Event::TrailersOnly(map)
+        };
+        self.emit(event).await;
+    }
+
+    async fn stop(&mut self, stop: Stop) {
+        match stop {
+            Stop::Malformed(status) => self.finish(status, HeaderMap::new()).await,
+            Stop::ClientGone => {
+                self.rec.cancelled();
+                // hyper drops this call as soon as it sees the reset.
+                pending::<()>().await;
+            }
+        }
+    }
+
+    async fn emit(&mut self, event: Event) -> bool {
+        self.out.send(event).await.is_ok()
+    }
+
+    /// Reads one frame of the request, recording every message it completes.
+    async fn read_one(&mut self) -> Result<(), Stop> {
+        match self.body.frame().await {
+            None => {
+                self.half_closed = true;
+                self.decoder.finish().map_err(Stop::Malformed)
+            }
+            Some(Err(_)) => Err(Stop::ClientGone),
+            Some(Ok(frame)) => {
+                // Request trailers carry nothing gRPC defines; they are ignored.
+                if let Ok(data) = frame.into_data() {
+                    self.decoder.push(data);
+                    while let Some(message) =
+                        self.decoder.next_message().map_err(Stop::Malformed)?
+                    {
+                        self.rec.update(|c| c.request_messages.push(message));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `work` while recording the request as it arrives.
+    async fn read_while<F: Future>(&mut self, work: F) -> Result<F::Output, Stop> {
+        tokio::pin!(work);
+        loop {
+            if self.half_closed {
+                return Ok(work.await);
+            }
+            tokio::select! {
+                biased;
+                out = &mut work => return Ok(out),
+                read = self.read_one() => read?,
+            }
+        }
+    }
+
+    async fn read_to_end(&mut self) -> Result<(), Stop> {
+        while !self.half_closed {
+            self.read_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn read_first_message(&mut self) -> Result<(), Stop> {
+        while !self.half_closed && self.rec.read(|c| c.request_messages.is_empty()) {
+            self.read_one().await?;
+        }
+        Ok(())
+    }
+}

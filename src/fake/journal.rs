@@ -1,0 +1,433 @@
+//! The journal: every call as the fake server saw it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+use tonic::Code;
+
+use crate::deadline::GrpcTimeoutError;
+
+/// How a call ended, as the server saw it.
+///
+/// ```
+/// use grpc_chaos::fake::CallEnding;
+/// assert!(CallEnding::InProgress.is_in_progress());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallEnding {
+    /// The call has not ended yet.
+    InProgress,
+    /// The server sent a final status (in trailers, or Trailers-Only).
+    Status {
+        /// The status code sent.
+        code: Code,
+        /// The status message sent.
+        message: String,
+        /// When the server sent it, on the tokio clock.
+        at: Instant,
+    },
+    /// The client went away first: it cancelled (RST_STREAM), its deadline passed on its
+    /// side, or the connection closed under the call.
+    Cancelled {
+        /// When the server noticed, on the tokio clock.
+        at: Instant,
+        /// How many request messages had arrived by then.
+        requests_received: usize,
+        /// How many response messages had been sent by then.
+        responses_sent: usize,
+    },
+    /// The server reset the stream (RST_STREAM) with this HTTP/2 error code.
+    Reset {
+        /// The HTTP/2 error code (`h2::Reason` as a number: 8 is CANCEL).
+        reason: u32,
+        /// When the server reset it.
+        at: Instant,
+    },
+}
+
+impl CallEnding {
+    /// Whether the call is still going.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::CallEnding;
+    /// assert!(CallEnding::InProgress.is_in_progress());
+    /// ```
+    pub fn is_in_progress(&self) -> bool {
+        matches!(self, Self::InProgress)
+    }
+
+    /// When the call ended, if it has.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::CallEnding;
+    /// assert_eq!(CallEnding::InProgress.at(), None);
+    /// ```
+    pub fn at(&self) -> Option<Instant> {
+        match self {
+            Self::InProgress => None,
+            Self::Status { at, .. } | Self::Cancelled { at, .. } | Self::Reset { at, .. } => {
+                Some(*at)
+            }
+        }
+    }
+}
+
+/// One call the fake server received, as it saw it.
+///
+/// Messages are kept as raw bytes; [`ReceivedCall::request`] and
+/// [`ReceivedCall::response`] decode them with the caller's prost type.
+///
+/// ```
+/// use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+/// use grpc_chaos::pb::{greeter_client::GreeterClient, HelloReply, HelloRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = FakeServer::in_memory();
+/// Stub::given(method("/pb.Greeter/SayHello"))
+///     .respond_with(Reply::message(&HelloReply { message: "hi".into() }))
+///     .mount(&server);
+/// let mut client = GreeterClient::new(server.channel());
+/// client.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
+///
+/// let calls = server.wait_for_ended_calls(1).await;
+/// let call = &calls[0];
+/// assert_eq!(call.method, "/pb.Greeter/SayHello");
+/// assert_eq!(call.request::<HelloRequest>(0).unwrap().name, "Ada");
+/// assert_eq!(call.status_code(), Some(tonic::Code::Ok));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReceivedCall {
+    /// Arrival order, from 0.
+    pub id: usize,
+    /// The request path, `/package.Service/Method`.
+    pub method: String,
+    /// Every request header the server received (gRPC's own included: `te`,
+    /// `content-type`, `grpc-timeout`, `user-agent`, …), in order.
+    pub metadata: MetadataMap,
+    /// The raw `grpc-timeout` header, when the request had one (lossy UTF-8).
+    pub grpc_timeout: Option<String>,
+    /// The `grpc-timeout` header parsed strictly, when the request had one.
+    pub timeout: Option<Result<Duration, GrpcTimeoutError>>,
+    /// When the request headers arrived, on the tokio clock (exact under paused time).
+    pub arrived_at: Instant,
+    /// `arrived_at + timeout`, when the timeout parsed.
+    pub deadline: Option<Instant>,
+    /// The name (or description) of the stub that answered; `None` when no stub matched.
+    pub stub: Option<String>,
+    /// The request messages received, in order, without their 5-byte prefix.
+    pub request_messages: Vec<Bytes>,
+    /// The response messages sent, in order, without their 5-byte prefix.
+    pub response_messages: Vec<Bytes>,
+    /// How the call ended.
+    pub ending: CallEnding,
+}
+
+impl ReceivedCall {
+    /// Decodes request message `index` as `T`.
+    ///
+    /// # Errors
+    /// A [`DecodeMessageError`] when there is no such message or it does not decode as `T`.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// let req: grpc_chaos::pb::HelloRequest = call.request(0).unwrap();
+    /// # }
+    /// ```
+    pub fn request<T: prost::Message + Default>(
+        &self,
+        index: usize,
+    ) -> Result<T, DecodeMessageError> {
+        decode_at(&self.request_messages, index, "request")
+    }
+
+    /// Decodes every request message as `T`.
+    ///
+    /// # Errors
+    /// A [`DecodeMessageError`] naming the first message that does not decode.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// let all: Vec<grpc_chaos::pb::HelloRequest> = call.requests().unwrap();
+    /// # }
+    /// ```
+    pub fn requests<T: prost::Message + Default>(&self) -> Result<Vec<T>, DecodeMessageError> {
+        (0..self.request_messages.len())
+            .map(|i| self.request(i))
+            .collect()
+    }
+
+    /// Decodes response message `index` as `T`.
+    ///
+    /// # Errors
+    /// A [`DecodeMessageError`] when there is no such message or it does not decode as `T`.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// let reply: grpc_chaos::pb::HelloReply = call.response(0).unwrap();
+    /// # }
+    /// ```
+    pub fn response<T: prost::Message + Default>(
+        &self,
+        index: usize,
+    ) -> Result<T, DecodeMessageError> {
+        decode_at(&self.response_messages, index, "response")
+    }
+
+    /// The status code the server ended the call with, if it sent one.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// assert_eq!(call.status_code(), Some(tonic::Code::Ok));
+    /// # }
+    /// ```
+    pub fn status_code(&self) -> Option<Code> {
+        match &self.ending {
+            CallEnding::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// When the client went away, if it did before the server ended the call.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// let cancelled_at: Option<tokio::time::Instant> = call.cancelled_at();
+    /// # }
+    /// ```
+    pub fn cancelled_at(&self) -> Option<Instant> {
+        match self.ending {
+            CallEnding::Cancelled { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// One line for failure messages: path, arrival, stub and ending.
+    pub(crate) fn summary(&self, origin: Instant) -> String {
+        let stub = self
+            .stub
+            .as_deref()
+            .map_or("no stub".to_string(), |s| format!("stub {s:?}"));
+        let ending = match &self.ending {
+            CallEnding::InProgress => "in progress".to_string(),
+            CallEnding::Status { code, message, .. } if message.is_empty() => format!("{code:?}"),
+            CallEnding::Status { code, message, .. } => format!("{code:?} {message:?}"),
+            CallEnding::Cancelled { .. } => "cancelled by the client".to_string(),
+            CallEnding::Reset { reason, .. } => format!("reset (h2 code {reason})"),
+        };
+        format!(
+            "#{} {} at +{:?}, {} request message(s), {stub}, {ending}",
+            self.id,
+            self.method,
+            self.arrived_at.saturating_duration_since(origin),
+            self.request_messages.len(),
+        )
+    }
+}
+
+fn decode_at<T: prost::Message + Default>(
+    messages: &[Bytes],
+    index: usize,
+    side: &'static str,
+) -> Result<T, DecodeMessageError> {
+    let bytes = messages.get(index).ok_or(DecodeMessageError::Missing {
+        side,
+        index,
+        available: messages.len(),
+    })?;
+    T::decode(bytes.clone()).map_err(|source| DecodeMessageError::Decode {
+        side,
+        index,
+        source,
+    })
+}
+
+/// A journal message that could not be read as the requested type.
+///
+/// ```
+/// # use grpc_chaos::fake::DecodeMessageError;
+/// let e = DecodeMessageError::Missing { side: "request", index: 3, available: 1 };
+/// assert_eq!(e.to_string(), "request message 3 does not exist (1 recorded)");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeMessageError {
+    /// There is no message at that index.
+    Missing {
+        /// `"request"` or `"response"`.
+        side: &'static str,
+        /// The index asked for.
+        index: usize,
+        /// How many messages were recorded.
+        available: usize,
+    },
+    /// The bytes are not a valid encoding of the type.
+    Decode {
+        /// `"request"` or `"response"`.
+        side: &'static str,
+        /// The message's index.
+        index: usize,
+        /// prost's error.
+        source: prost::DecodeError,
+    },
+}
+
+impl fmt::Display for DecodeMessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing {
+                side,
+                index,
+                available,
+            } => {
+                write!(
+                    f,
+                    "{side} message {index} does not exist ({available} recorded)"
+                )
+            }
+            Self::Decode {
+                side,
+                index,
+                source,
+            } => {
+                write!(f, "{side} message {index} does not decode: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeMessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode { source, .. } => Some(source),
+            Self::Missing { .. } => None,
+        }
+    }
+}
+
+/// The shared store of calls, and the count of calls whose handler is still live.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    calls: Mutex<Vec<ReceivedCall>>,
+    changed: Notify,
+    live: AtomicUsize,
+}
+
+impl Journal {
+    fn lock(&self) -> MutexGuard<'_, Vec<ReceivedCall>> {
+        // A panic while holding this lock cannot leave a call half-written in a way that
+        // matters to readers, so a poisoned lock is still read.
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
+        self.lock().clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `ready` holds for the journal, then returns a snapshot.
+    pub(crate) async fn wait_until(
+        &self,
+        ready: impl Fn(&[ReceivedCall]) -> bool,
+    ) -> Vec<ReceivedCall> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let calls = self.lock();
+                if ready(&calls) {
+                    return calls.clone();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Records a new call and returns the recorder that updates it.
+    pub(crate) fn open(self: &Arc<Self>, make: impl FnOnce(usize) -> ReceivedCall) -> Recorder {
+        let id = {
+            let mut calls = self.lock();
+            let id = calls.len();
+            calls.push(make(id));
+            id
+        };
+        self.live.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+        Recorder {
+            journal: Arc::clone(self),
+            id,
+        }
+    }
+}
+
+/// Updates one call's entry; on drop before an ending, records a client cancel.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    journal: Arc<Journal>,
+    id: usize,
+}
+
+impl Recorder {
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ReceivedCall) -> R) -> R {
+        let out = f(&mut self.journal.lock()[self.id]);
+        self.journal.changed.notify_waiters();
+        out
+    }
+
+    /// Reads the entry without changing it.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&ReceivedCall) -> R) -> R {
+        f(&self.journal.lock()[self.id])
+    }
+
+    /// Sets the ending unless one is set already (the first ending wins).
+    pub(crate) fn end(&self, ending: CallEnding) {
+        self.update(|call| {
+            if call.ending.is_in_progress() {
+                call.ending = ending;
+            }
+        });
+    }
+
+    pub(crate) fn cancelled(&self) {
+        let at = Instant::now();
+        self.update(|call| {
+            if call.ending.is_in_progress() {
+                call.ending = CallEnding::Cancelled {
+                    at,
+                    requests_received: call.request_messages.len(),
+                    responses_sent: call.response_messages.len(),
+                };
+            }
+        });
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // The handler is going away: if nothing ended the call, the client did.
+        self.cancelled();
+        self.journal.live.fetch_sub(1, Ordering::SeqCst);
+        self.journal.changed.notify_waiters();
+    }
+}

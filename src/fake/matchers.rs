@@ -1,0 +1,421 @@
+//! Matchers: what a stub checks about a call before it answers.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use regex::Regex;
+use tonic::metadata::MetadataMap;
+
+use crate::deadline::GrpcTimeoutError;
+
+/// What matchers see of a call: its path, metadata, timeout and first request message.
+///
+/// ```
+/// use grpc_chaos::fake::{CallRequest, FakeServer, Reply, Stub};
+///
+/// # fn f(server: &FakeServer) {
+/// // Any closure taking a `&CallRequest` is a matcher.
+/// Stub::given(|req: &CallRequest| req.method.ends_with("/SayHello"))
+///     .respond_with(Reply::empty())
+///     .mount(server);
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CallRequest {
+    /// The request path, `/package.Service/Method`.
+    pub method: String,
+    /// Every request header.
+    pub metadata: MetadataMap,
+    /// The `grpc-timeout` header, parsed strictly, when present.
+    pub timeout: Option<Result<Duration, GrpcTimeoutError>>,
+    /// The first request message, when some mounted stub asked for it (message matchers
+    /// do): the fake then reads up to the first message, or the end of the request,
+    /// before matching.
+    pub first_message: Option<Bytes>,
+}
+
+impl CallRequest {
+    /// Every ASCII value of a metadata key, in order (none for an invalid or `-bin` key).
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::CallRequest;
+    /// # fn f(req: &CallRequest) {
+    /// let tenants: Vec<&str> = req.ascii_values("x-tenant");
+    /// # }
+    /// ```
+    pub fn ascii_values(&self, key: &str) -> Vec<&str> {
+        if key.ends_with("-bin") {
+            return Vec::new();
+        }
+        self.metadata
+            .get_all(key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+
+    /// Every decoded value of a `-bin` metadata key, in order (padded or unpadded base64;
+    /// values that do not decode are skipped).
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::CallRequest;
+    /// # fn f(req: &CallRequest) {
+    /// let ids: Vec<Vec<u8>> = req.binary_values("trace-bin");
+    /// # }
+    /// ```
+    pub fn binary_values(&self, key: &str) -> Vec<Vec<u8>> {
+        if !key.ends_with("-bin") {
+            return Vec::new();
+        }
+        self.metadata
+            .get_all_bin(key)
+            .iter()
+            .flat_map(|v| {
+                // Several values may share one header, joined with ','.
+                v.as_encoded_bytes()
+                    .split(|b| *b == b',')
+                    .filter_map(|part| decode_base64(part.trim_ascii()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// Decodes base64 that may or may not be padded.
+pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    let trimmed = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .ok()
+}
+
+/// A condition on a call. Implement it for your own matchers, or pass a closure.
+///
+/// ```
+/// use grpc_chaos::fake::{CallRequest, Match};
+///
+/// struct FromTenant(&'static str);
+/// impl Match for FromTenant {
+///     fn matches(&self, req: &CallRequest) -> bool {
+///         req.ascii_values("x-tenant").contains(&self.0)
+///     }
+///     fn describe(&self) -> String {
+///         format!("tenant {}", self.0)
+///     }
+/// }
+/// ```
+pub trait Match: Send + Sync + 'static {
+    /// Whether the call matches.
+    fn matches(&self, request: &CallRequest) -> bool;
+
+    /// A short description for failure messages.
+    fn describe(&self) -> String {
+        "custom matcher".to_string()
+    }
+
+    /// Whether this matcher needs [`CallRequest::first_message`].
+    fn needs_message(&self) -> bool {
+        false
+    }
+}
+
+impl<F> Match for F
+where
+    F: Fn(&CallRequest) -> bool + Send + Sync + 'static,
+{
+    fn matches(&self, request: &CallRequest) -> bool {
+        self(request)
+    }
+}
+
+/// A matcher with its own description, from a closure.
+///
+/// ```
+/// use grpc_chaos::fake::{custom, Stub, Reply};
+/// let stub = Stub::given(custom("long path", |req| req.method.len() > 20)).respond_with(Reply::empty());
+/// ```
+pub fn custom(
+    description: impl Into<String>,
+    f: impl Fn(&CallRequest) -> bool + Send + Sync + 'static,
+) -> impl Match {
+    Custom {
+        description: description.into(),
+        f,
+    }
+}
+
+struct Custom<F> {
+    description: String,
+    f: F,
+}
+
+impl<F: Fn(&CallRequest) -> bool + Send + Sync + 'static> Match for Custom<F> {
+    fn matches(&self, request: &CallRequest) -> bool {
+        (self.f)(request)
+    }
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// Matches every call.
+///
+/// ```
+/// use grpc_chaos::fake::{any, Reply, Stub};
+/// let stub = Stub::given(any()).respond_with(Reply::error(tonic::Code::Unavailable, "down"));
+/// ```
+pub fn any() -> impl Match {
+    custom("any call", |_| true)
+}
+
+/// Matches one method by its full path, `/package.Service/Method` (the leading `/` may be left out).
+///
+/// ```
+/// use grpc_chaos::fake::method;
+/// let m = method("pb.Greeter/SayHello");
+/// ```
+pub fn method(path: impl Into<String>) -> impl Match {
+    let path = path.into();
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    PathIs(path)
+}
+
+struct PathIs(String);
+
+impl Match for PathIs {
+    fn matches(&self, request: &CallRequest) -> bool {
+        request.method == self.0
+    }
+    fn describe(&self) -> String {
+        format!("method == {:?}", self.0)
+    }
+}
+
+/// Matches every method of one service, `package.Service`.
+///
+/// ```
+/// use grpc_chaos::fake::service;
+/// let m = service("pb.Greeter");
+/// ```
+pub fn service(name: impl Into<String>) -> impl Match {
+    let prefix = format!("/{}/", name.into().trim_matches('/'));
+    custom(
+        format!("service == {:?}", prefix.trim_matches('/')),
+        move |req| req.method.starts_with(&prefix),
+    )
+}
+
+/// Matches paths against a regular expression.
+///
+/// # Errors
+/// The regex's own error when the pattern does not compile.
+///
+/// ```
+/// use grpc_chaos::fake::path_regex;
+/// let m = path_regex(r"^/pb\.Greeter/SayHello.*$").unwrap();
+/// ```
+pub fn path_regex(pattern: &str) -> Result<impl Match, regex::Error> {
+    let re = Regex::new(pattern)?;
+    Ok(custom(format!("path matches /{pattern}/"), move |req| {
+        re.is_match(&req.method)
+    }))
+}
+
+/// Matches when one of the ASCII values of `key` equals `value`.
+///
+/// ```
+/// use grpc_chaos::fake::metadata;
+/// let m = metadata("x-tenant", "blue");
+/// ```
+pub fn metadata(key: impl Into<String>, value: impl Into<String>) -> impl Match {
+    let (key, value) = (key.into().to_ascii_lowercase(), value.into());
+    custom(format!("metadata {key:?} == {value:?}"), move |req| {
+        req.ascii_values(&key).contains(&value.as_str())
+    })
+}
+
+/// Matches when the request has `key` (ASCII or `-bin`).
+///
+/// ```
+/// use grpc_chaos::fake::metadata_exists;
+/// let m = metadata_exists("authorization");
+/// ```
+pub fn metadata_exists(key: impl Into<String>) -> impl Match {
+    let key = key.into().to_ascii_lowercase();
+    custom(format!("metadata {key:?} exists"), move |req| {
+        if key.ends_with("-bin") {
+            req.metadata.get_bin(&key).is_some()
+        } else {
+            req.metadata.get(&key).is_some()
+        }
+    })
+}
+
+/// Matches when the request does not have `key`.
+///
+/// ```
+/// use grpc_chaos::fake::metadata_absent;
+/// let m = metadata_absent("authorization");
+/// ```
+pub fn metadata_absent(key: impl Into<String>) -> impl Match {
+    let key = key.into().to_ascii_lowercase();
+    custom(format!("metadata {key:?} is absent"), move |req| {
+        req.metadata.get(&key).is_none() && req.metadata.get_bin(&key).is_none()
+    })
+}
+
+/// Matches when one of the ASCII values of `key` matches a regular expression.
+///
+/// # Errors
+/// The regex's own error when the pattern does not compile.
+///
+/// ```
+/// use grpc_chaos::fake::metadata_regex;
+/// let m = metadata_regex("authorization", "^Bearer .+$").unwrap();
+/// ```
+pub fn metadata_regex(key: impl Into<String>, pattern: &str) -> Result<impl Match, regex::Error> {
+    let re = Regex::new(pattern)?;
+    let key = key.into().to_ascii_lowercase();
+    Ok(custom(
+        format!("metadata {key:?} matches /{pattern}/"),
+        move |req| req.ascii_values(&key).iter().any(|v| re.is_match(v)),
+    ))
+}
+
+/// Matches when one of the values of the `-bin` key `key` decodes to `bytes`
+/// (padded or unpadded base64, as the spec requires a receiver to accept).
+///
+/// ```
+/// use grpc_chaos::fake::metadata_bin;
+/// let m = metadata_bin("trace-bin", [1u8, 2, 3]);
+/// ```
+pub fn metadata_bin(key: impl Into<String>, bytes: impl AsRef<[u8]>) -> impl Match {
+    let (key, bytes) = (key.into().to_ascii_lowercase(), bytes.as_ref().to_vec());
+    custom(
+        format!("binary metadata {key:?} == {bytes:?}"),
+        move |req| req.binary_values(&key).contains(&bytes),
+    )
+}
+
+/// Matches when the first request message decodes as `T` and the predicate holds.
+///
+/// For streaming requests this is the first message; a request stream that ends
+/// without a message does not match.
+///
+/// ```
+/// use grpc_chaos::fake::message;
+/// use grpc_chaos::pb::HelloRequest;
+/// let m = message(|req: &HelloRequest| req.name == "Ada");
+/// ```
+pub fn message<T, F>(predicate: F) -> impl Match
+where
+    T: prost::Message + Default + 'static,
+    F: Fn(&T) -> bool + Send + Sync + 'static,
+{
+    MessageIs {
+        predicate,
+        description: None,
+        _t: PhantomData::<fn() -> T>,
+    }
+}
+
+/// Matches when the first request message decodes as `T` and equals `expected`.
+///
+/// ```
+/// use grpc_chaos::fake::message_eq;
+/// use grpc_chaos::pb::HelloRequest;
+/// let m = message_eq(HelloRequest { name: "Ada".into() });
+/// ```
+pub fn message_eq<T>(expected: T) -> impl Match
+where
+    T: prost::Message + Default + PartialEq + fmt::Debug + Send + Sync + 'static,
+{
+    let description = format!("message == {expected:?}");
+    MessageIs {
+        predicate: move |m: &T| *m == expected,
+        description: Some(description),
+        _t: PhantomData::<fn() -> T>,
+    }
+}
+
+struct MessageIs<T, F> {
+    predicate: F,
+    description: Option<String>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T, F> Match for MessageIs<T, F>
+where
+    T: prost::Message + Default + 'static,
+    F: Fn(&T) -> bool + Send + Sync + 'static,
+{
+    fn matches(&self, request: &CallRequest) -> bool {
+        request
+            .first_message
+            .as_ref()
+            .and_then(|bytes| T::decode(bytes.clone()).ok())
+            .is_some_and(|m| (self.predicate)(&m))
+    }
+    fn describe(&self) -> String {
+        self.description
+            .clone()
+            .unwrap_or_else(|| format!("message predicate on {}", std::any::type_name::<T>()))
+    }
+    fn needs_message(&self) -> bool {
+        true
+    }
+}
+
+/// Matches calls that carry a valid `grpc-timeout` (a deadline).
+///
+/// ```
+/// use grpc_chaos::fake::deadline_present;
+/// let m = deadline_present();
+/// ```
+pub fn deadline_present() -> impl Match {
+    custom("deadline present", |req| matches!(req.timeout, Some(Ok(_))))
+}
+
+/// Matches calls without a `grpc-timeout` header.
+///
+/// ```
+/// use grpc_chaos::fake::deadline_absent;
+/// let m = deadline_absent();
+/// ```
+pub fn deadline_absent() -> impl Match {
+    custom("deadline absent", |req| req.timeout.is_none())
+}
+
+/// Matches calls whose `grpc-timeout` is valid and at most `limit`.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpc_chaos::fake::deadline_at_most;
+/// let m = deadline_at_most(Duration::from_millis(100));
+/// ```
+pub fn deadline_at_most(limit: Duration) -> impl Match {
+    custom(
+        format!("deadline at most {limit:?}"),
+        move |req| matches!(req.timeout, Some(Ok(t)) if t <= limit),
+    )
+}
+
+/// A boxed matcher, as a stub holds them.
+pub(crate) struct BoxedMatch(pub(crate) Box<dyn Match>);
+
+impl fmt::Debug for BoxedMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.describe())
+    }
+}

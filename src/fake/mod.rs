@@ -1,0 +1,49 @@
+//! The programmable fake gRPC server.
+//!
+//! - [`FakeServer`] starts on TCP 127.0.0.1 or in memory and serves any method path.
+//! - [`Stub`]s pair matchers ([`method`], [`metadata`], [`message`], [`deadline_at_most`], …)
+//!   with a [`Reply`]: delays, messages, headers, trailers, statuses, hangs, resets,
+//!   sequences and seeded chance.
+//! - The journal ([`FakeServer::received_calls`]) records every call as the server saw it:
+//!   metadata, `grpc-timeout`, arrival instant, messages both ways, and how it ended,
+//!   including when the client went away.
+//!
+//! ```
+//! use std::time::Duration;
+//! use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+//! use grpc_chaos::pb::{greeter_client::GreeterClient, HelloRequest};
+//! use tokio::time::Instant;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let server = FakeServer::in_memory();
+//! Stub::given(method("/pb.Greeter/SayHello")).respond_with(Reply::hang()).mount(&server);
+//!
+//! let start = Instant::now();
+//! let mut request = tonic::Request::new(HelloRequest { name: "Ada".into() });
+//! request.set_timeout(Duration::from_millis(300));
+//! let status = GreeterClient::new(server.channel()).say_hello(request).await.unwrap_err();
+//! assert_eq!(status.code(), tonic::Code::Cancelled); // tonic's own client says CANCELLED
+//!
+//! let call = &server.wait_for_ended_calls(1).await[0];
+//! assert_eq!(call.grpc_timeout.as_deref(), Some("300000u"));
+//! assert_eq!(call.cancelled_at(), Some(start + Duration::from_millis(300)));
+//! # }
+//! ```
+
+mod call;
+mod codec;
+mod journal;
+mod matchers;
+mod reply;
+mod server;
+mod stub;
+
+pub use journal::{CallEnding, DecodeMessageError, ReceivedCall};
+pub use matchers::{
+    any, custom, deadline_absent, deadline_at_most, deadline_present, message, message_eq,
+    metadata, metadata_absent, metadata_bin, metadata_exists, metadata_regex, method, path_regex,
+    service, CallRequest, Match,
+};
+pub use reply::{Reason, Reply};
+pub use server::FakeServer;
+pub use stub::{Stub, StubBuilder, StubGuard, Times, VerificationError};

@@ -1,0 +1,581 @@
+//! Replies: what a stub answers, step by step.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tonic::{Code, Status};
+
+pub use h2::Reason;
+
+/// What a stub answers: response headers, messages, and how the call ends.
+///
+/// A reply is built from a constructor and then refined, in the order a server acts:
+/// `delay` before the headers, `header`s, messages (each after its own delay), then
+/// the ending with its `trailer`s.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpc_chaos::fake::Reply;
+/// use grpc_chaos::pb::HelloReply;
+/// use tonic::Code;
+///
+/// let hello = |m: &str| HelloReply { message: m.into() };
+/// // A slow server stream that aborts after two messages.
+/// let reply = Reply::stream()
+///     .delay(Duration::from_millis(100))
+///     .header("x-region", "eu")
+///     .then_message_after(Duration::from_millis(10), &hello("one"))
+///     .then_message_after(Duration::from_millis(10), &hello("two"))
+///     .then_message_after(Duration::from_millis(10), &hello("three"))
+///     .abort_after(2, tonic::Status::unavailable("going away"))
+///     .trailer("x-served-by", "fake");
+/// // Two failures, then success.
+/// let flaky = Reply::sequence([
+///     Reply::error(Code::Unavailable, "try again"),
+///     Reply::error(Code::Unavailable, "try again"),
+///     Reply::message(&hello("finally")),
+/// ]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Reply(Kind);
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Script(Box<Script>),
+    Sequence {
+        replies: Vec<Reply>,
+        next: Arc<AtomicUsize>,
+    },
+    Chance {
+        seed: u64,
+        rng: Arc<Mutex<SplitMix64>>,
+        probability: f64,
+        hit: Box<Reply>,
+        miss: Box<Reply>,
+    },
+}
+
+/// How a call ends once the messages are sent.
+#[derive(Clone, Debug)]
+pub(crate) enum Ending {
+    Status(Status),
+    Hang,
+    Reset(Reason),
+}
+
+/// One resolved reply: what the fake does for one call.
+#[derive(Clone, Debug)]
+pub(crate) struct Script {
+    pub(crate) header_delay: Duration,
+    pub(crate) headers: HeaderMap,
+    pub(crate) messages: Vec<(Duration, Bytes)>,
+    pub(crate) ending: Ending,
+    /// How long after the last message (or the headers) the ending comes.
+    pub(crate) ending_delay: Duration,
+    pub(crate) trailers: HeaderMap,
+    /// Whether the ending waits for the client to half-close its request stream.
+    pub(crate) wait_for_half_close: bool,
+    /// Mistakes made while building (bad header names or values); the call fails with
+    /// INTERNAL naming them instead of panicking in the builder.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Script {
+    pub(crate) fn from_status(status: Status) -> Self {
+        Self::new(Ending::Status(status))
+    }
+
+    fn new(ending: Ending) -> Self {
+        Self {
+            header_delay: Duration::ZERO,
+            headers: HeaderMap::new(),
+            messages: Vec::new(),
+            ending,
+            ending_delay: Duration::ZERO,
+            trailers: HeaderMap::new(),
+            wait_for_half_close: true,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl Reply {
+    fn script(script: Script) -> Self {
+        Self(Kind::Script(Box::new(script)))
+    }
+
+    /// Headers, no message, status OK.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty();
+    /// ```
+    pub fn empty() -> Self {
+        Self::script(Script::new(Ending::Status(Status::new(Code::Ok, ""))))
+    }
+
+    /// An empty stream to add messages to with [`Reply::then_message`]; ends OK.
+    /// The same as [`Reply::empty`], named for reading.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::stream().then_message(&HelloReply { message: "a".into() });
+    /// ```
+    pub fn stream() -> Self {
+        Self::empty()
+    }
+
+    /// One prost message, then status OK.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::message(&HelloReply { message: "hi".into() });
+    /// ```
+    pub fn message<M: prost::Message>(message: &M) -> Self {
+        Self::empty().then_message(message)
+    }
+
+    /// One message given as its encoded bytes (any method, no prost type needed).
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::bytes(vec![0x0a, 0x02, b'h', b'i']);
+    /// ```
+    pub fn bytes(message: impl Into<Bytes>) -> Self {
+        Self::empty().then_bytes_after(Duration::ZERO, message)
+    }
+
+    /// Several prost messages with no delay between them, then status OK.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::messages(&[HelloReply { message: "a".into() }, HelloReply { message: "b".into() }]);
+    /// ```
+    pub fn messages<'a, M: prost::Message + 'a>(messages: impl IntoIterator<Item = &'a M>) -> Self {
+        messages
+            .into_iter()
+            .fold(Self::stream(), |r, m| r.then_message(m))
+    }
+
+    /// Ends the call with this status (code, message, details and metadata) and no
+    /// message: a Trailers-Only response unless headers are added.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::Reply;
+    /// let r = Reply::status(tonic::Status::with_details(tonic::Code::Aborted, "conflict", vec![1, 2].into()));
+    /// ```
+    pub fn status(status: Status) -> Self {
+        Self::script(Script::new(Ending::Status(status)))
+    }
+
+    /// Shorthand for [`Reply::status`] from a code and message.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::error(tonic::Code::NotFound, "no such user");
+    /// ```
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Self::status(Status::new(code, message))
+    }
+
+    /// Never answers: no headers, no status. The call ends only when the client goes
+    /// away (it cancels, or its deadline passes), which the journal records.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::hang();
+    /// ```
+    pub fn hang() -> Self {
+        Self::script(Script::new(Ending::Hang))
+    }
+
+    /// Resets the stream (RST_STREAM) with `reason` instead of answering.
+    /// tonic clients see `CANCEL` as CANCELLED, `REFUSED_STREAM` as UNAVAILABLE and
+    /// `ENHANCE_YOUR_CALM` as RESOURCE_EXHAUSTED.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{Reason, Reply};
+    /// let r = Reply::reset(Reason::REFUSED_STREAM);
+    /// ```
+    pub fn reset(reason: Reason) -> Self {
+        Self::script(Script::new(Ending::Reset(reason)))
+    }
+
+    /// The n-th call this reply answers gets the n-th reply; once they are used up,
+    /// the last one answers every later call.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::Reply;
+    /// use tonic::Code;
+    /// let r = Reply::sequence([Reply::error(Code::Unavailable, ""), Reply::empty()]);
+    /// ```
+    pub fn sequence(replies: impl IntoIterator<Item = Reply>) -> Self {
+        let replies: Vec<Reply> = replies.into_iter().collect();
+        if replies.is_empty() {
+            return Self::error(
+                Code::Internal,
+                "grpc-chaos: Reply::sequence was given no replies",
+            );
+        }
+        Self(Kind::Sequence {
+            replies,
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Answers with `hit` with the given probability and with `miss` otherwise, drawing
+    /// from a random generator seeded with `seed`: the same seed gives the same choices
+    /// in the same order, run after run. The seed is shown in failure messages.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::Reply;
+    /// use tonic::Code;
+    /// // Fail 30% of calls, reproducibly.
+    /// let r = Reply::chance(42, 0.3, Reply::error(Code::Unavailable, "flaky"), Reply::empty());
+    /// ```
+    pub fn chance(seed: u64, probability: f64, hit: Reply, miss: Reply) -> Self {
+        Self(Kind::Chance {
+            seed,
+            rng: Arc::new(Mutex::new(SplitMix64(seed))),
+            probability: if probability.is_nan() {
+                0.0
+            } else {
+                probability.clamp(0.0, 1.0)
+            },
+            hit: Box::new(hit),
+            miss: Box::new(miss),
+        })
+    }
+
+    /// Waits this long before sending the response headers (or a Trailers-Only status).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let r = grpc_chaos::fake::Reply::empty().delay(Duration::from_secs(2));
+    /// ```
+    pub fn delay(self, delay: Duration) -> Self {
+        self.map(move |s| s.header_delay = delay)
+    }
+
+    /// Adds an ASCII initial-metadata entry. Keys are lowercased; a key or value that is
+    /// still invalid makes the call fail with INTERNAL naming it (never a panic).
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().header("x-region", "eu");
+    /// ```
+    pub fn header(self, key: &str, value: &str) -> Self {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.map(move |s| add_ascii(&mut s.headers, &mut s.problems, "header", &key, &value))
+    }
+
+    /// Adds a binary initial-metadata entry; `key` must end in `-bin`. Sent as unpadded base64.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().header_bin("trace-bin", [1u8, 2, 3]);
+    /// ```
+    pub fn header_bin(self, key: &str, value: impl AsRef<[u8]>) -> Self {
+        let (key, value) = (key.to_string(), value.as_ref().to_vec());
+        self.map(move |s| add_binary(&mut s.headers, &mut s.problems, "header", &key, &value))
+    }
+
+    /// Adds an ASCII trailing-metadata entry, sent with the final status, on success too.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().trailer("x-cost", "3");
+    /// ```
+    pub fn trailer(self, key: &str, value: &str) -> Self {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.map(move |s| add_ascii(&mut s.trailers, &mut s.problems, "trailer", &key, &value))
+    }
+
+    /// Adds a binary trailing-metadata entry; `key` must end in `-bin`.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().trailer_bin("checksum-bin", [0xde, 0xad]);
+    /// ```
+    pub fn trailer_bin(self, key: &str, value: impl AsRef<[u8]>) -> Self {
+        let (key, value) = (key.to_string(), value.as_ref().to_vec());
+        self.map(move |s| add_binary(&mut s.trailers, &mut s.problems, "trailer", &key, &value))
+    }
+
+    /// Adds a message, sent right after the previous one.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::stream().then_message(&HelloReply::default());
+    /// ```
+    pub fn then_message<M: prost::Message>(self, message: &M) -> Self {
+        self.then_message_after(Duration::ZERO, message)
+    }
+
+    /// Adds a message, sent `delay` after the previous one (or after the headers).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::stream().then_message_after(Duration::from_millis(5), &HelloReply::default());
+    /// ```
+    pub fn then_message_after<M: prost::Message>(self, delay: Duration, message: &M) -> Self {
+        self.then_bytes_after(delay, message.encode_to_vec())
+    }
+
+    /// Adds a message given as encoded bytes, sent `delay` after the previous one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = grpc_chaos::fake::Reply::stream().then_bytes_after(Duration::ZERO, vec![]);
+    /// ```
+    pub fn then_bytes_after(self, delay: Duration, message: impl Into<Bytes>) -> Self {
+        let message = message.into();
+        self.map(move |s| s.messages.push((delay, message.clone())))
+    }
+
+    /// Ends with this status after the messages (instead of OK).
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::stream().then_status(tonic::Status::data_loss("gone"));
+    /// ```
+    pub fn then_status(self, status: Status) -> Self {
+        self.map(move |s| s.ending = Ending::Status(status.clone()))
+    }
+
+    /// Sends only the first `n` messages, then ends at once with `status`, without
+    /// waiting for the client to finish sending.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::messages(&[HelloReply::default(), HelloReply::default()])
+    ///     .abort_after(1, tonic::Status::unavailable("server going away"));
+    /// ```
+    pub fn abort_after(self, n: usize, status: Status) -> Self {
+        self.map(move |s| {
+            s.messages.truncate(n);
+            s.ending = Ending::Status(status.clone());
+            s.wait_for_half_close = false;
+        })
+    }
+
+    /// After the messages, never ends: the call lasts until the client goes away.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::Reply, pb::HelloReply};
+    /// let r = Reply::message(&HelloReply::default()).then_hang();
+    /// ```
+    pub fn then_hang(self) -> Self {
+        self.map(|s| s.ending = Ending::Hang)
+    }
+
+    /// After the messages, resets the stream (RST_STREAM) with `reason`.
+    ///
+    /// ```
+    /// use grpc_chaos::{fake::{Reason, Reply}, pb::HelloReply};
+    /// let r = Reply::message(&HelloReply::default()).then_reset(Reason::CANCEL);
+    /// ```
+    pub fn then_reset(self, reason: Reason) -> Self {
+        self.map(move |s| s.ending = Ending::Reset(reason))
+    }
+
+    /// Waits this long after the last message (or after the headers, or after the
+    /// header delay when no headers are sent) before the ending: status, reset or hang.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpc_chaos::{fake::{Reason, Reply}, pb::HelloReply};
+    /// let r = Reply::message(&HelloReply::default()).then_reset(Reason::CANCEL).end_after(Duration::from_millis(20));
+    /// ```
+    pub fn end_after(self, delay: Duration) -> Self {
+        self.map(move |s| s.ending_delay = delay)
+    }
+
+    /// Ends without waiting for the client to half-close.
+    ///
+    /// By default the fake behaves like a tonic handler, which reads the whole request
+    /// before it answers: the final status waits until the client has finished sending
+    /// (so the journal holds every request message). A bidirectional client that keeps
+    /// sending until the server ends wants this instead.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().without_waiting_for_half_close();
+    /// ```
+    pub fn without_waiting_for_half_close(self) -> Self {
+        self.map(|s| s.wait_for_half_close = false)
+    }
+
+    /// Applies a change to every script this reply may resolve to.
+    fn map(self, f: impl Fn(&mut Script) + Clone) -> Self {
+        match self.0 {
+            Kind::Script(mut s) => {
+                f(&mut s);
+                Self(Kind::Script(s))
+            }
+            Kind::Sequence { replies, next } => Self(Kind::Sequence {
+                replies: replies.into_iter().map(|r| r.map(f.clone())).collect(),
+                next,
+            }),
+            Kind::Chance {
+                seed,
+                rng,
+                probability,
+                hit,
+                miss,
+            } => Self(Kind::Chance {
+                seed,
+                rng,
+                probability,
+                hit: Box::new(hit.map(f.clone())),
+                miss: Box::new(miss.map(f)),
+            }),
+        }
+    }
+
+    /// Picks the script for the next call (advancing sequences and random generators).
+    pub(crate) fn resolve(&self) -> Script {
+        match &self.0 {
+            Kind::Script(s) => (**s).clone(),
+            Kind::Sequence { replies, next } => {
+                let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
+                replies[i].resolve()
+            }
+            Kind::Chance {
+                rng,
+                probability,
+                hit,
+                miss,
+                ..
+            } => {
+                let draw = rng.lock().unwrap_or_else(|p| p.into_inner()).next_f64();
+                if draw < *probability {
+                    hit.resolve()
+                } else {
+                    miss.resolve()
+                }
+            }
+        }
+    }
+
+    /// A short description for failure messages (names the seed of random replies).
+    pub(crate) fn describe(&self) -> String {
+        match &self.0 {
+            Kind::Script(s) => {
+                let ending = match &s.ending {
+                    Ending::Status(st) => format!("status {:?}", st.code()),
+                    Ending::Hang => "hang".to_string(),
+                    Ending::Reset(r) => format!("reset {r:?}"),
+                };
+                format!("{} message(s) then {ending}", s.messages.len())
+            }
+            Kind::Sequence { replies, .. } => format!("sequence of {} replies", replies.len()),
+            Kind::Chance {
+                seed, probability, ..
+            } => {
+                format!("chance {probability} (seed {seed})")
+            }
+        }
+    }
+}
+
+fn add_ascii(map: &mut HeaderMap, problems: &mut Vec<String>, what: &str, key: &str, value: &str) {
+    let name = match header_name(key, false) {
+        Ok(name) => name,
+        Err(e) => return problems.push(format!("{what} key {key:?}: {e}")),
+    };
+    match HeaderValue::from_str(value) {
+        Ok(v) if value.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {
+            map.append(name, v);
+        }
+        _ => problems.push(format!(
+            "{what} {key:?}: value {value:?} is not printable ASCII (0x20-0x7E); use a -bin key for bytes"
+        )),
+    }
+}
+
+fn add_binary(
+    map: &mut HeaderMap,
+    problems: &mut Vec<String>,
+    what: &str,
+    key: &str,
+    value: &[u8],
+) {
+    match header_name(key, true) {
+        Ok(name) => {
+            let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(value);
+            // Base64 is always a valid header value.
+            if let Ok(v) = HeaderValue::from_str(&encoded) {
+                map.append(name, v);
+            }
+        }
+        Err(e) => problems.push(format!("{what} key {key:?}: {e}")),
+    }
+}
+
+/// Lowercases and checks a custom metadata key against `[0-9a-z_.-]+`.
+fn header_name(key: &str, binary: bool) -> Result<HeaderName, String> {
+    let key = key.to_ascii_lowercase();
+    if key.is_empty() {
+        return Err("empty key".into());
+    }
+    if let Some((i, c)) = key
+        .char_indices()
+        .find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='z' | '_' | '-' | '.'))
+    {
+        return Err(format!("character {c:?} at {i} is outside [0-9a-z_.-]"));
+    }
+    if binary != key.ends_with("-bin") {
+        return Err(if binary {
+            "binary values need a key ending in -bin".into()
+        } else {
+            "keys ending in -bin carry binary values; use the _bin method".into()
+        });
+    }
+    HeaderName::from_bytes(key.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// SplitMix64: tiny, fast and fixed forever, so a seed replays the same way in every
+/// version of this crate (unlike generators whose streams may change between releases).
+#[derive(Debug)]
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform draw in [0, 1).
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_repeat_their_last_reply() {
+        let r = Reply::sequence([Reply::error(Code::Unavailable, ""), Reply::empty()]);
+        let codes: Vec<_> = (0..4)
+            .map(|_| match r.resolve().ending {
+                Ending::Status(s) => s.code(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(codes, [Code::Unavailable, Code::Ok, Code::Ok, Code::Ok]);
+    }
+
+    #[test]
+    fn bad_keys_become_problems_not_panics() {
+        let s = Reply::empty()
+            .header("User ID", "x")
+            .header("ok", "\n")
+            .header_bin("nobin", b"x")
+            .resolve();
+        assert_eq!(s.problems.len(), 3, "{:?}", s.problems);
+        let s = Reply::empty().header("User-ID", "7").resolve();
+        assert!(s.problems.is_empty());
+        assert_eq!(s.headers.get("user-id").unwrap(), "7");
+    }
+}

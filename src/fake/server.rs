@@ -1,0 +1,447 @@
+//! The fake server: its transports (TCP 127.0.0.1 or an in-memory duplex), its stubs,
+//! and its journal.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::Status;
+
+use super::call;
+use super::journal::{Journal, ReceivedCall};
+use super::matchers::CallRequest;
+use super::reply::Script;
+use super::stub::{Mounted, Stub, VerificationError};
+
+/// How many bytes the in-memory pipe buffers each way.
+const DUPLEX_BUFFER: usize = 64 * 1024;
+/// The URI in-memory channels use; nothing resolves it.
+const IN_MEMORY_URI: &str = "http://in-memory.grpc-chaos.invalid";
+/// How many stubs an UNIMPLEMENTED message lists as the closest.
+const CLOSEST_STUBS: usize = 3;
+
+/// A programmable fake gRPC server: stubs answer calls, the journal records them.
+///
+/// It serves any method path, so it can fake any service: match on the path and answer
+/// with your own prost types or raw bytes. Expectations are verified when it is dropped.
+///
+/// In memory ([`FakeServer::in_memory`]) every connection is a duplex pipe served on the
+/// caller's runtime, so under `#[tokio::test(start_paused = true)]` the client, the fake
+/// and the clock are one deterministic system and instants are exact.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+/// use grpc_chaos::pb::{greeter_client::GreeterClient, HelloReply, HelloRequest};
+/// use tokio::time::Instant;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let server = FakeServer::in_memory();
+/// Stub::given(method("/pb.Greeter/SayHello"))
+///     .respond_with(Reply::message(&HelloReply { message: "Hello, Ada!".into() }).delay(Duration::from_secs(3)))
+///     .expect(1)
+///     .mount(&server);
+///
+/// let start = Instant::now();
+/// let mut client = GreeterClient::new(server.channel());
+/// let reply = client.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
+/// assert_eq!(reply.into_inner().message, "Hello, Ada!");
+/// assert_eq!(start.elapsed(), Duration::from_secs(3)); // virtual, exact, instant
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FakeServer {
+    state: Arc<State>,
+    addr: Option<SocketAddr>,
+}
+
+impl FakeServer {
+    /// Starts on TCP, on 127.0.0.1 and a free port.
+    ///
+    /// # Panics
+    /// When no port can be bound; [`FakeServer::start_on`] returns the error instead.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::start().await;
+    /// assert!(server.addr().unwrap().ip().is_loopback());
+    /// # }
+    /// ```
+    pub async fn start() -> Self {
+        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+            Ok(server) => server,
+            Err(e) => panic!("grpc-chaos: cannot bind the fake server on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts on TCP at `addr` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// The bind error.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use grpc_chaos::fake::FakeServer;
+    /// let server = FakeServer::start_on("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new());
+        let accept_state = Arc::clone(&state);
+        let accept = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        accept_state.serve_connection(stream);
+                    }
+                    // Running out of file descriptors and the like pass; keep accepting.
+                    Err(e) => tracing::warn!("grpc-chaos fake server: accept failed: {e}"),
+                }
+            }
+        });
+        state.track(accept.abort_handle());
+        Ok(Self {
+            state,
+            addr: Some(addr),
+        })
+    }
+
+    /// A server reached through in-memory duplex pipes: no sockets, and deterministic
+    /// under paused time. Connections are served on the runtime that opens them.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// assert!(server.addr().is_none());
+    /// ```
+    pub fn in_memory() -> Self {
+        Self {
+            state: Arc::new(State::new()),
+            addr: None,
+        }
+    }
+
+    /// A tonic channel to this server. Each call to `channel` opens its own connection
+    /// (lazily, on first use). Call it inside a tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use grpc_chaos::pb::greeter_client::GreeterClient;
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// let client = GreeterClient::new(server.channel());
+    /// # }
+    /// ```
+    pub fn channel(&self) -> Channel {
+        let endpoint = Endpoint::from(self.uri());
+        if self.addr.is_some() {
+            return endpoint.connect_lazy();
+        }
+        let state = Arc::clone(&self.state);
+        endpoint.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+            let (client, server) = tokio::io::duplex(DUPLEX_BUFFER);
+            state.serve_connection(server);
+            std::future::ready(Ok::<_, io::Error>(TokioIo::new(client)))
+        }))
+    }
+
+    /// The server's URI: `http://127.0.0.1:PORT` on TCP, a placeholder in memory.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// assert_eq!(server.uri().scheme_str(), Some("http"));
+    /// ```
+    pub fn uri(&self) -> Uri {
+        match self.addr {
+            Some(addr) => {
+                Uri::try_from(format!("http://{addr}")).expect("a socket address makes a valid URI")
+            }
+            None => Uri::from_static(IN_MEMORY_URI),
+        }
+    }
+
+    /// The TCP address, or `None` in memory.
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::fake::FakeServer::in_memory().addr(), None);
+    /// ```
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// A snapshot of every call received so far, in arrival order.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// assert!(server.received_calls().is_empty());
+    /// ```
+    pub fn received_calls(&self) -> Vec<ReceivedCall> {
+        self.state.journal.snapshot()
+    }
+
+    /// Waits until at least `n` calls have arrived (not necessarily ended).
+    ///
+    /// ```
+    /// # async fn f(server: grpc_chaos::fake::FakeServer) {
+    /// let calls = server.wait_for_calls(2).await;
+    /// # }
+    /// ```
+    pub async fn wait_for_calls(&self, n: usize) -> Vec<ReceivedCall> {
+        self.state
+            .journal
+            .wait_until(|calls| calls.len() >= n)
+            .await
+    }
+
+    /// Waits until at least `n` calls have ended (a status, a reset or a client cancel is
+    /// recorded), and returns every call.
+    ///
+    /// ```
+    /// # async fn f(server: grpc_chaos::fake::FakeServer) {
+    /// let calls = server.wait_for_ended_calls(1).await;
+    /// # }
+    /// ```
+    pub async fn wait_for_ended_calls(&self, n: usize) -> Vec<ReceivedCall> {
+        self.state
+            .journal
+            .wait_until(|calls| calls.iter().filter(|c| !c.ending.is_in_progress()).count() >= n)
+            .await
+    }
+
+    /// How many calls have a live handler right now (0 once every call has ended and
+    /// been dropped).
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::fake::FakeServer::in_memory().live_calls(), 0);
+    /// ```
+    pub fn live_calls(&self) -> usize {
+        self.state.journal.live()
+    }
+
+    /// Checks every mounted stub's expectation now.
+    ///
+    /// # Panics
+    /// With the same message as the check on drop, when an expectation is unmet.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// server.verify();
+    /// ```
+    pub fn verify(&self) {
+        if let Err(e) = self.try_verify() {
+            panic!("{e}");
+        }
+    }
+
+    /// Checks every mounted stub's expectation now, returning what is unmet.
+    ///
+    /// # Errors
+    /// A [`VerificationError`] listing the unmet expectations and the calls received.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// assert!(server.try_verify().is_ok());
+    /// ```
+    pub fn try_verify(&self) -> Result<(), VerificationError> {
+        self.state.verify()
+    }
+
+    /// Unmounts every stub (without verifying) and clears the journal.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// server.reset();
+    /// ```
+    pub fn reset(&self) {
+        self.state.stubs().clear();
+        self.state.journal.clear();
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        let verdict = self.state.verify();
+        self.state.shut_down();
+        // Never panic while already panicking: that would abort and hide the first failure.
+        if let Err(e) = verdict {
+            if !std::thread::panicking() {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+/// What the server and its connections share.
+#[derive(Debug)]
+pub(crate) struct State {
+    stubs: Mutex<Vec<Mounted>>,
+    pub(crate) journal: Arc<Journal>,
+    next_stub: AtomicU64,
+    /// The tokio instant the server was made: failure messages give times from it.
+    origin: Instant,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            stubs: Mutex::new(Vec::new()),
+            journal: Arc::new(Journal::default()),
+            next_stub: AtomicU64::new(0),
+            origin: Instant::now(),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn stubs(&self) -> MutexGuard<'_, Vec<Mounted>> {
+        self.stubs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn track(&self, task: AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    fn shut_down(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    /// Serves HTTP/2 on one connection, on the current runtime.
+    fn serve_connection<I>(self: &Arc<Self>, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let state = Arc::clone(self);
+        let service =
+            hyper::service::service_fn(move |request| call::serve(Arc::clone(&state), request));
+        let connection = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(io), service);
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("grpc-chaos fake server: connection ended: {e}");
+            }
+        });
+        self.track(task.abort_handle());
+    }
+
+    pub(crate) fn mount(&self, stub: Stub, scoped: bool) -> u64 {
+        let id = self.next_stub.fetch_add(1, Ordering::SeqCst);
+        self.stubs().push(Mounted::new(id, stub, scoped));
+        id
+    }
+
+    pub(crate) fn needs_message(&self) -> bool {
+        self.stubs().iter().any(Mounted::needs_message)
+    }
+
+    /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
+    pub(crate) fn answer(&self, call_id: usize, request: &CallRequest) -> (Option<String>, Script) {
+        let mut stubs = self.stubs();
+        let best = stubs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.matches(request))
+            .min_by_key(|(i, s)| (s.priority(), *i))
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            let stub = &mut stubs[i];
+            return (Some(stub.label()), stub.answer(call_id));
+        }
+        let message = unmatched_message(&stubs, request);
+        (None, Script::from_status(Status::unimplemented(message)))
+    }
+
+    pub(crate) fn calls_of(&self, stub_id: u64) -> Vec<ReceivedCall> {
+        let ids = self
+            .stubs()
+            .iter()
+            .find(|s| s.id == stub_id)
+            .map(|s| s.calls.clone())
+            .unwrap_or_default();
+        let all = self.journal.snapshot();
+        ids.into_iter()
+            .filter_map(|id| all.get(id).cloned())
+            .collect()
+    }
+
+    fn verify_where(&self, pick: impl Fn(&Mounted) -> bool) -> Result<(), VerificationError> {
+        let unmet: Vec<String> = self
+            .stubs()
+            .iter()
+            .filter(|s| pick(s))
+            .filter_map(Mounted::unmet)
+            .collect();
+        if unmet.is_empty() {
+            return Ok(());
+        }
+        let calls = self
+            .journal
+            .snapshot()
+            .iter()
+            .map(|c| c.summary(self.origin))
+            .collect();
+        Err(VerificationError::new(unmet, calls))
+    }
+
+    pub(crate) fn verify(&self) -> Result<(), VerificationError> {
+        self.verify_where(|_| true)
+    }
+
+    pub(crate) fn unmount_and_verify(&self, stub_id: u64) -> Result<(), VerificationError> {
+        let verdict = self.verify_where(|s| s.id == stub_id && s.scoped);
+        self.stubs().retain(|s| s.id != stub_id);
+        verdict
+    }
+}
+
+/// The UNIMPLEMENTED message: the method, then the closest stubs and what failed.
+fn unmatched_message(stubs: &[Mounted], request: &CallRequest) -> String {
+    let mut message = format!("grpc-chaos: no stub matched {}", request.method);
+    if stubs.is_empty() {
+        message.push_str("; no stubs are mounted");
+        return message;
+    }
+    let mut scored: Vec<_> = stubs.iter().map(|s| (s, s.score(request))).collect();
+    scored.sort_by_key(|(_, (held, _))| std::cmp::Reverse(*held));
+    let closest: Vec<String> = scored
+        .iter()
+        .take(CLOSEST_STUBS)
+        .map(|(stub, (held, failed))| {
+            let why = if failed.is_empty() {
+                "all matchers hold but it is used up".to_string()
+            } else {
+                format!("failing: {}", failed.join(", "))
+            };
+            format!(
+                "{:?} ({held} of {} matchers hold; {why})",
+                stub.label(),
+                held + failed.len()
+            )
+        })
+        .collect();
+    message.push_str("; closest stubs: ");
+    message.push_str(&closest.join("; "));
+    message
+}

@@ -1,0 +1,129 @@
+//! Expectations: verified on drop (server and scoped guard), with pinned messages.
+
+use grpc_chaos::fake::{any, method, FakeServer, Reply, Stub};
+use tonic::Code;
+
+use crate::support::*;
+
+#[tokio::test]
+#[should_panic(
+    expected = "grpc-chaos: 1 unmet expectation(s):\n- stub \"greeting\" (method == \"/pb.Greeter/SayHello\"; replies 1 message(s) then status Ok) expected exactly 2 call(s), received 1\nreceived calls (1):\n  #0 /pb.Greeter/SayHello at +"
+)]
+async fn an_unmet_expectation_panics_on_drop_listing_the_calls() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("hi")))
+        .expect(2)
+        .named("greeting")
+        .mount(&server);
+    greeter(&server).say_hello(hello("Ada")).await.unwrap();
+    server.wait_for_ended_calls(1).await;
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "- stub \"scoped\" (any call; replies 0 message(s) then status Unavailable) expected at least 1 call(s), received 0\nreceived calls (0):"
+)]
+async fn a_scoped_guard_verifies_its_own_stub_when_dropped() {
+    let server = FakeServer::in_memory();
+    let guard = Stub::given(any())
+        .respond_with(Reply::error(Code::Unavailable, "x"))
+        .expect(1..)
+        .named("scoped")
+        .mount_as_scoped(&server);
+    drop(guard);
+}
+
+#[tokio::test]
+async fn a_scoped_stub_answers_only_while_its_guard_lives() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("outer")))
+        .with_priority(9)
+        .mount(&server);
+    let mut client = greeter(&server);
+    {
+        let guard = Stub::given(method(SAY_HELLO))
+            .respond_with(Reply::message(&reply("inner")))
+            .expect(1)
+            .mount_as_scoped(&server);
+        assert_eq!(
+            client
+                .say_hello(hello("a"))
+                .await
+                .unwrap()
+                .into_inner()
+                .message,
+            "inner"
+        );
+        assert_eq!(guard.received_calls().len(), 1);
+    }
+    assert_eq!(
+        client
+            .say_hello(hello("a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "outer"
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "the test's own failure")]
+async fn drop_does_not_verify_while_the_thread_is_already_panicking() {
+    let server = FakeServer::in_memory();
+    Stub::given(any())
+        .respond_with(Reply::empty())
+        .expect(5)
+        .mount(&server);
+    // Were the server to verify during this unwind, the process would abort instead.
+    panic!("the test's own failure");
+}
+
+#[tokio::test]
+async fn try_verify_reports_and_up_to_n_times_falls_through() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::error(Code::Unavailable, "first"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("second")))
+        .expect(0)
+        .named("never")
+        .mount(&server);
+    let mut client = greeter(&server);
+
+    assert_eq!(
+        client.say_hello(hello("a")).await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    assert_eq!(
+        client
+            .say_hello(hello("a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "second"
+    );
+
+    let err = server.try_verify().unwrap_err();
+    assert_eq!(err.unmet().len(), 1);
+    assert!(err.unmet()[0].starts_with("stub \"never\""), "{err}");
+    server.reset();
+    server.verify();
+}
+
+#[tokio::test]
+async fn an_unmatched_call_with_no_stubs_says_so() {
+    let server = FakeServer::in_memory();
+    let err = greeter(&server).say_hello(hello("a")).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    assert_eq!(
+        err.message(),
+        "grpc-chaos: no stub matched /pb.Greeter/SayHello; no stubs are mounted"
+    );
+}

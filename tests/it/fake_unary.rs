@@ -1,0 +1,365 @@
+//! Unary calls against the in-memory fake, under paused time, at exact instants.
+
+use std::time::Duration;
+
+use grpc_chaos::fake::{
+    deadline_absent, deadline_at_most, message, metadata, metadata_bin, method, CallEnding,
+    FakeServer, Reason, Reply, Stub,
+};
+use grpc_chaos::pb::HelloRequest;
+use tokio::time::Instant;
+use tonic::{Code, Status};
+
+use crate::support::*;
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_before_headers_holds_the_reply_for_exactly_that_long() {
+    let _w = watchdog("a_delay_before_headers_holds_the_reply_for_exactly_that_long");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("Hello, Ada!")).delay(Duration::from_secs(30)))
+        .expect(1)
+        .mount(&server);
+    let start = Instant::now();
+
+    let response = greeter(&server).say_hello(hello("Ada")).await.unwrap();
+
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    assert_eq!(response.into_inner().message, "Hello, Ada!");
+    let call = &server.wait_for_ended_calls(1).await[0];
+    assert_eq!(call.arrived_at, start);
+    assert_eq!(call.request::<HelloRequest>(0).unwrap().name, "Ada");
+    assert_eq!(
+        call.response::<grpc_chaos::pb::HelloReply>(0)
+            .unwrap()
+            .message,
+        "Hello, Ada!"
+    );
+    assert!(
+        matches!(call.ending, CallEnding::Status { code: Code::Ok, at, .. } if at == start + Duration::from_secs(30))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn headers_and_trailers_reach_the_client_even_on_a_successful_unary_reply() {
+    let _w = watchdog("headers_and_trailers_reach_the_client_even_on_a_successful_unary_reply");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(
+            Reply::message(&reply("hi"))
+                .header("x-region", "eu-west")
+                .header_bin("trace-bin", [0u8, 1, 254, 255])
+                .trailer("x-cost-units", "42")
+                .trailer_bin("checksum-bin", b"\x00\xff"),
+        )
+        .mount(&server);
+
+    let response = greeter(&server).say_hello(hello("Ada")).await.unwrap();
+
+    // tonic merges unary trailers into the response metadata.
+    let md = response.metadata();
+    assert_eq!(md.get("x-region").unwrap(), "eu-west");
+    assert_eq!(
+        md.get_bin("trace-bin")
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .as_ref(),
+        [0u8, 1, 254, 255]
+    );
+    assert_eq!(md.get("x-cost-units").unwrap(), "42");
+    assert_eq!(
+        md.get_bin("checksum-bin")
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .as_ref(),
+        b"\x00\xff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_injected_status_arrives_with_code_message_details_and_metadata() {
+    let _w = watchdog("an_injected_status_arrives_with_code_message_details_and_metadata");
+    let server = FakeServer::in_memory();
+    let mut status = Status::with_details(
+        Code::ResourceExhausted,
+        "quota: 100%\n¡over! 🚀",
+        vec![8, 1].into(),
+    );
+    status
+        .metadata_mut()
+        .insert("x-quota", "daily".parse().unwrap());
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::status(status).delay(Duration::from_millis(250)))
+        .mount(&server);
+    let start = Instant::now();
+
+    let err = greeter(&server).say_hello(hello("Ada")).await.unwrap_err();
+
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert_eq!(err.message(), "quota: 100%\n¡over! 🚀");
+    assert_eq!(err.details(), [8, 1]);
+    assert_eq!(err.metadata().get("x-quota").unwrap(), "daily");
+    let call = &server.wait_for_ended_calls(1).await[0];
+    assert_eq!(call.status_code(), Some(Code::ResourceExhausted));
+    // The server read the request before answering, as a tonic handler does.
+    assert_eq!(call.request_messages.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hang_ends_when_the_client_deadline_passes_and_the_journal_has_the_instant() {
+    let _w =
+        watchdog("a_hang_ends_when_the_client_deadline_passes_and_the_journal_has_the_instant");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::hang())
+        .mount(&server);
+    let start = Instant::now();
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.set_timeout(Duration::from_millis(1500));
+
+    let err = greeter(&server).say_hello(request).await.unwrap_err();
+
+    // tonic reports its own deadline as CANCELLED (the deadline module maps it to 4).
+    assert_eq!(err.code(), Code::Cancelled);
+    assert_eq!(start.elapsed(), Duration::from_millis(1500));
+    let call = &server.wait_for_ended_calls(1).await[0];
+    assert_eq!(call.grpc_timeout.as_deref(), Some("1500000u"));
+    assert_eq!(call.timeout, Some(Ok(Duration::from_millis(1500))));
+    assert_eq!(call.deadline, Some(start + Duration::from_millis(1500)));
+    assert_eq!(
+        call.ending,
+        CallEnding::Cancelled {
+            at: start + Duration::from_millis(1500),
+            requests_received: 1,
+            responses_sent: 0
+        }
+    );
+    assert_eq!(server.live_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_drops_its_call_is_recorded_as_cancelled_at_that_instant() {
+    let _w = watchdog("a_client_that_drops_its_call_is_recorded_as_cancelled_at_that_instant");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::hang())
+        .mount(&server);
+    let start = Instant::now();
+    let mut client = greeter(&server);
+
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(7), client.say_hello(hello("Ada"))).await;
+
+    assert!(outcome.is_err(), "the hang must not answer");
+    let call = &server.wait_for_ended_calls(1).await[0];
+    assert_eq!(call.cancelled_at(), Some(start + Duration::from_secs(7)));
+    assert_eq!(call.timeout, None);
+    assert_eq!(server.live_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_reaches_the_client_as_the_status_its_reason_maps_to() {
+    let _w = watchdog("a_reset_reaches_the_client_as_the_status_its_reason_maps_to");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(metadata("x-case", "refused"))
+        .respond_with(Reply::reset(Reason::REFUSED_STREAM))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .and(metadata("x-case", "calm"))
+        .respond_with(Reply::reset(Reason::ENHANCE_YOUR_CALM).delay(Duration::from_millis(5)))
+        .mount(&server);
+    let mut client = greeter(&server);
+    let call_with = |case: &str| {
+        let mut request = tonic::Request::new(hello("Ada"));
+        request
+            .metadata_mut()
+            .insert("x-case", case.parse().unwrap());
+        request
+    };
+
+    let refused = client.say_hello(call_with("refused")).await.unwrap_err();
+    let calm = client.say_hello(call_with("calm")).await.unwrap_err();
+
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert_eq!(calm.code(), Code::ResourceExhausted, "{calm:?}");
+    let calls = server.wait_for_ended_calls(2).await;
+    assert!(
+        matches!(calls[0].ending, CallEnding::Reset { reason: 7, .. }),
+        "{:?}",
+        calls[0].ending
+    );
+    assert!(
+        matches!(calls[1].ending, CallEnding::Reset { reason: 11, .. }),
+        "{:?}",
+        calls[1].ending
+    );
+    // The connection survives a stream reset.
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("still here")))
+        .with_priority(1)
+        .mount(&server);
+    assert_eq!(
+        client
+            .say_hello(hello("Ada"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "still here"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sequence_fails_twice_then_succeeds() {
+    let _w = watchdog("a_sequence_fails_twice_then_succeeds");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            Reply::error(Code::Unavailable, "warming up").delay(Duration::from_millis(10)),
+            Reply::error(Code::Unavailable, "warming up").delay(Duration::from_millis(20)),
+            Reply::message(&reply("ready")),
+        ]))
+        .expect(4)
+        .mount(&server);
+    let mut client = greeter(&server);
+    let start = Instant::now();
+
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        outcomes.push(
+            client
+                .say_hello(hello("Ada"))
+                .await
+                .map(|r| r.into_inner().message)
+                .map_err(|s| s.code()),
+        );
+    }
+
+    assert_eq!(
+        outcomes,
+        [
+            Err(Code::Unavailable),
+            Err(Code::Unavailable),
+            Ok("ready".to_string()),
+            Ok("ready".to_string())
+        ]
+    );
+    let arrivals: Vec<Duration> = server
+        .received_calls()
+        .iter()
+        .map(|c| c.arrived_at - start)
+        .collect();
+    assert_eq!(arrivals, [ms(0), ms(10), ms(30), ms(30)]);
+}
+
+async fn outcomes_for_seed(seed: u64) -> Vec<Code> {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::chance(
+            seed,
+            0.3,
+            Reply::error(Code::Unavailable, "flaky"),
+            Reply::message(&reply("ok")),
+        ))
+        .mount(&server);
+    let mut client = greeter(&server);
+    let mut codes = Vec::new();
+    for _ in 0..200 {
+        codes.push(
+            client
+                .say_hello(hello("Ada"))
+                .await
+                .map_or_else(|s| s.code(), |_| Code::Ok),
+        );
+    }
+    codes
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_seeded_chance_reproduces_from_its_seed() {
+    let _w = watchdog("a_seeded_chance_reproduces_from_its_seed");
+    let first = outcomes_for_seed(7).await;
+    let again = outcomes_for_seed(7).await;
+    let other = outcomes_for_seed(8).await;
+
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    let failures = first.iter().filter(|c| **c == Code::Unavailable).count();
+    // 30% of 200 calls; SplitMix64 with seed 7 gives a fixed count, well inside 3 sigma.
+    assert!((40..=80).contains(&failures), "{failures} failures");
+}
+
+#[tokio::test(start_paused = true)]
+async fn matchers_pick_by_metadata_message_and_deadline() {
+    let _w = watchdog("matchers_pick_by_metadata_message_and_deadline");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(message(|r: &HelloRequest| r.name == "Grace"))
+        .respond_with(Reply::message(&reply("by message")))
+        .named("grace")
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .and(metadata_bin("tenant-bin", [7u8, 7]))
+        .respond_with(Reply::message(&reply("by binary metadata")))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .and(deadline_at_most(Duration::from_millis(100)))
+        .respond_with(Reply::message(&reply("by short deadline")))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .and(deadline_absent())
+        .respond_with(Reply::message(&reply("fallback")))
+        .with_priority(9)
+        .mount(&server);
+    let mut client = greeter(&server);
+    let text = |r: Result<tonic::Response<grpc_chaos::pb::HelloReply>, Status>| {
+        r.unwrap().into_inner().message
+    };
+
+    assert_eq!(text(client.say_hello(hello("Grace")).await), "by message");
+    let mut bin = tonic::Request::new(hello("Ada"));
+    bin.metadata_mut().insert_bin(
+        "tenant-bin",
+        tonic::metadata::MetadataValue::from_bytes(&[7, 7]),
+    );
+    assert_eq!(text(client.say_hello(bin).await), "by binary metadata");
+    let mut short = tonic::Request::new(hello("Ada"));
+    short.set_timeout(Duration::from_millis(100));
+    assert_eq!(text(client.say_hello(short).await), "by short deadline");
+    assert_eq!(text(client.say_hello(hello("Ada")).await), "fallback");
+    let mut long = tonic::Request::new(hello("Ada"));
+    long.set_timeout(Duration::from_secs(5));
+    let unmatched = client.say_hello(long).await.unwrap_err();
+    assert_eq!(unmatched.code(), Code::Unimplemented);
+    assert!(unmatched
+        .message()
+        .starts_with("grpc-chaos: no stub matched /pb.Greeter/SayHello; closest stubs: "));
+    assert!(
+        unmatched.message().contains("deadline at most 100ms"),
+        "{}",
+        unmatched.message()
+    );
+    assert_eq!(server.received_calls()[0].stub.as_deref(), Some("grace"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicking() {
+    let _w = watchdog("an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicking");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::empty().header("bad key!", "v"))
+        .mount(&server);
+
+    let err = greeter(&server).say_hello(hello("Ada")).await.unwrap_err();
+
+    assert_eq!(err.code(), Code::Internal);
+    assert!(
+        err.message().contains("header key \"bad key!\""),
+        "{}",
+        err.message()
+    );
+}

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one module per area.
+
+mod support;
+
+mod fake_custom_service;
+mod fake_expectations;
+mod fake_streaming;
+mod fake_tcp;
+mod fake_unary;
