@@ -27,7 +27,14 @@
 //! # }
 //! ```
 
+pub mod builtin;
+pub mod cli;
 pub mod deadline;
 pub mod fake;
 pub mod pb;
 pub mod watchdog;
+
+/// Compiles the README's Rust examples as doc tests, so they cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -10,6 +10,7 @@ use std::future::{pending, poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
@@ -206,6 +207,7 @@ impl Call {
         }
         let call_id = self.rec.read(|c| c.id);
         let (label, script) = state.answer(call_id, &request);
+        tracing::info!(call = call_id, method = %request.method, stub = label.as_deref().unwrap_or("none"), "call started");
         self.rec.update(|c| c.stub = label);
         self.play(script).await;
     }
@@ -220,7 +222,7 @@ impl Call {
                 .finish(Status::internal(message), HeaderMap::new())
                 .await;
         }
-        if let Err(stop) = self.read_while(sleep(script.header_delay)).await {
+        if let Err(stop) = self.pause(script.header_delay).await {
             return self.stop(stop).await;
         }
         if !script.headers.is_empty() || !script.messages.is_empty() {
@@ -230,16 +232,24 @@ impl Call {
             }
         }
         for (delay, message) in script.messages {
-            if let Err(stop) = self.read_while(sleep(delay)).await {
+            if let Err(stop) = self.pause(delay).await {
                 return self.stop(stop).await;
             }
-            self.rec
-                .update(|c| c.response_messages.push(message.clone()));
+            let index = self.rec.update(|c| {
+                c.response_messages.push(message.clone());
+                c.response_messages.len() - 1
+            });
+            tracing::debug!(
+                call = self.rec.id(),
+                index,
+                size = message.len(),
+                "message sent"
+            );
             if !self.emit(Event::Message(encode_frame(&message))).await {
                 return;
             }
         }
-        if let Err(stop) = self.read_while(sleep(script.ending_delay)).await {
+        if let Err(stop) = self.pause(script.ending_delay).await {
             return self.stop(stop).await;
         }
         match script.ending {
@@ -321,7 +331,12 @@ impl Call {
                     while let Some(message) =
                         self.decoder.next_message().map_err(Stop::Malformed)?
                     {
-                        self.rec.update(|c| c.request_messages.push(message));
+                        let size = message.len();
+                        let index = self.rec.update(|c| {
+                            c.request_messages.push(message);
+                            c.request_messages.len() - 1
+                        });
+                        tracing::debug!(call = self.rec.id(), index, size, "message received");
                     }
                 }
                 Ok(())
@@ -342,6 +357,16 @@ impl Call {
                 read = self.read_one() => read?,
             }
         }
+    }
+
+    /// Waits `delay` while recording the request. A zero delay does not touch the timer:
+    /// tokio rounds every sleep up to its next 1 ms tick, which would cost each call
+    /// milliseconds of real time.
+    async fn pause(&mut self, delay: Duration) -> Result<(), Stop> {
+        if delay.is_zero() {
+            return Ok(());
+        }
+        self.read_while(sleep(delay)).await
     }
 
     async fn read_to_end(&mut self) -> Result<(), Stop> {

@@ -52,9 +52,11 @@ impl FrameDecoder {
                     "compressed flag set on a message but the request has no grpc-encoding",
                 ))
             }
-            (1, Some(encoding)) => return Err(Status::unimplemented(format!(
+            (1, Some(encoding)) => {
+                return Err(Status::unimplemented(format!(
                 "grpc-chaos fake server does not decompress messages (grpc-encoding: {encoding})"
-            ))),
+            )))
+            }
             (flag, _) => {
                 return Err(Status::internal(format!(
                     "message prefix has compressed flag {flag}; only 0 and 1 are defined"

@@ -389,6 +389,10 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ReceivedCall) -> R) -> R {
         let out = f(&mut self.journal.lock()[self.id]);
         self.journal.changed.notify_waiters();
@@ -427,6 +431,7 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         // The handler is going away: if nothing ended the call, the client did.
         self.cancelled();
+        self.read(|call| tracing::info!(call = call.id, method = %call.method, ending = ?call.ending, "call ended"));
         self.journal.live.fetch_sub(1, Ordering::SeqCst);
         self.journal.changed.notify_waiters();
     }

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
+use super::matchers::CallRequest;
+
 pub use h2::Reason;
 
 /// What a stub answers: response headers, messages, and how the call ends.
@@ -43,7 +45,7 @@ pub use h2::Reason;
 #[derive(Clone, Debug)]
 pub struct Reply(Kind);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Kind {
     Script(Box<Script>),
     Sequence {
@@ -57,6 +59,26 @@ enum Kind {
         hit: Box<Reply>,
         miss: Box<Reply>,
     },
+    Dynamic(Arc<Responder>),
+}
+
+type Responder = dyn Fn(&CallRequest) -> Reply + Send + Sync;
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Script(s) => f.debug_tuple("Script").field(s).finish(),
+            Kind::Sequence { replies, .. } => f.debug_tuple("Sequence").field(replies).finish(),
+            Kind::Chance {
+                seed, probability, ..
+            } => f
+                .debug_struct("Chance")
+                .field("seed", seed)
+                .field("probability", probability)
+                .finish(),
+            Kind::Dynamic(_) => f.write_str("Dynamic"),
+        }
+    }
 }
 
 /// How a call ends once the messages are sent.
@@ -247,6 +269,55 @@ impl Reply {
         })
     }
 
+    /// Builds the reply from the call itself: its method, metadata, timeout and first
+    /// request message. Stubs with such a reply read up to the first request message
+    /// before answering.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::Reply;
+    /// use tonic::Code;
+    /// let r = Reply::from_request(|req| {
+    ///     if req.ascii_values("authorization").is_empty() {
+    ///         Reply::error(Code::Unauthenticated, "no token")
+    ///     } else {
+    ///         Reply::empty()
+    ///     }
+    /// });
+    /// ```
+    pub fn from_request(responder: impl Fn(&CallRequest) -> Reply + Send + Sync + 'static) -> Self {
+        Self(Kind::Dynamic(Arc::new(responder)))
+    }
+
+    /// Builds the reply from the first request message decoded as `T`; a request that
+    /// does not decode (or has no message) gets INTERNAL, as tonic answers it.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::Reply;
+    /// use grpc_chaos::pb::{HelloReply, HelloRequest};
+    /// let r = Reply::from_message(|req: &HelloRequest| {
+    ///     Reply::message(&HelloReply { message: format!("Hello, {}!", req.name) })
+    /// });
+    /// ```
+    pub fn from_message<T: prost::Message + Default>(
+        responder: impl Fn(&T) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::from_request(move |req| {
+            let Some(bytes) = req.first_message.clone() else {
+                return Self::error(Code::Internal, "grpc-chaos: the request has no message");
+            };
+            match T::decode(bytes) {
+                Ok(message) => responder(&message),
+                Err(e) => Self::error(
+                    Code::Internal,
+                    format!(
+                        "grpc-chaos: failed to decode the request as {}: {e}",
+                        std::any::type_name::<T>()
+                    ),
+                ),
+            }
+        })
+    }
+
     /// Waits this long before sending the response headers (or a Trailers-Only status).
     ///
     /// ```
@@ -402,7 +473,7 @@ impl Reply {
     }
 
     /// Applies a change to every script this reply may resolve to.
-    fn map(self, f: impl Fn(&mut Script) + Clone) -> Self {
+    fn map(self, f: impl Fn(&mut Script) + Clone + Send + Sync + 'static) -> Self {
         match self.0 {
             Kind::Script(mut s) => {
                 f(&mut s);
@@ -425,16 +496,30 @@ impl Reply {
                 hit: Box::new(hit.map(f.clone())),
                 miss: Box::new(miss.map(f)),
             }),
+            Kind::Dynamic(responder) => {
+                Self::from_request(move |req| responder(req).map(f.clone()))
+            }
+        }
+    }
+
+    /// Whether resolving needs the first request message.
+    pub(crate) fn needs_message(&self) -> bool {
+        match &self.0 {
+            Kind::Script(_) => false,
+            Kind::Sequence { replies, .. } => replies.iter().any(Reply::needs_message),
+            Kind::Chance { hit, miss, .. } => hit.needs_message() || miss.needs_message(),
+            Kind::Dynamic(_) => true,
         }
     }
 
     /// Picks the script for the next call (advancing sequences and random generators).
-    pub(crate) fn resolve(&self) -> Script {
+    pub(crate) fn resolve(&self, request: &CallRequest) -> Script {
         match &self.0 {
             Kind::Script(s) => (**s).clone(),
+            Kind::Dynamic(responder) => responder(request).resolve(request),
             Kind::Sequence { replies, next } => {
                 let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
-                replies[i].resolve()
+                replies[i].resolve(request)
             }
             Kind::Chance {
                 rng,
@@ -445,9 +530,9 @@ impl Reply {
             } => {
                 let draw = rng.lock().unwrap_or_else(|p| p.into_inner()).next_f64();
                 if draw < *probability {
-                    hit.resolve()
+                    hit.resolve(request)
                 } else {
-                    miss.resolve()
+                    miss.resolve(request)
                 }
             }
         }
@@ -470,6 +555,7 @@ impl Reply {
             } => {
                 format!("chance {probability} (seed {seed})")
             }
+            Kind::Dynamic(_) => "a reply built from the request".to_string(),
         }
     }
 }
@@ -554,11 +640,20 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
+    fn request() -> CallRequest {
+        CallRequest {
+            method: "/x/Y".into(),
+            metadata: Default::default(),
+            timeout: None,
+            first_message: None,
+        }
+    }
+
     #[test]
     fn sequences_repeat_their_last_reply() {
         let r = Reply::sequence([Reply::error(Code::Unavailable, ""), Reply::empty()]);
         let codes: Vec<_> = (0..4)
-            .map(|_| match r.resolve().ending {
+            .map(|_| match r.resolve(&request()).ending {
                 Ending::Status(s) => s.code(),
                 other => panic!("{other:?}"),
             })
@@ -572,9 +667,9 @@ mod tests {
             .header("User ID", "x")
             .header("ok", "\n")
             .header_bin("nobin", b"x")
-            .resolve();
+            .resolve(&request());
         assert_eq!(s.problems.len(), 3, "{:?}", s.problems);
-        let s = Reply::empty().header("User-ID", "7").resolve();
+        let s = Reply::empty().header("User-ID", "7").resolve(&request());
         assert!(s.problems.is_empty());
         assert_eq!(s.headers.get("user-id").unwrap(), "7");
     }

@@ -61,6 +61,8 @@ const CLOSEST_STUBS: usize = 3;
 pub struct FakeServer {
     state: Arc<State>,
     addr: Option<SocketAddr>,
+    /// The TCP accept loop, when there is one.
+    accept: Option<AbortHandle>,
 }
 
 impl FakeServer {
@@ -110,10 +112,12 @@ impl FakeServer {
                 }
             }
         });
-        state.track(accept.abort_handle());
+        let accept = accept.abort_handle();
+        state.track(accept.clone());
         Ok(Self {
             state,
             addr: Some(addr),
+            accept: Some(accept),
         })
     }
 
@@ -128,6 +132,7 @@ impl FakeServer {
         Self {
             state: Arc::new(State::new()),
             addr: None,
+            accept: None,
         }
     }
 
@@ -215,6 +220,35 @@ impl FakeServer {
             .journal
             .wait_until(|calls| calls.iter().filter(|c| !c.ending.is_in_progress()).count() >= n)
             .await
+    }
+
+    /// Stops accepting TCP connections; open connections and their calls go on. Pair it
+    /// with [`FakeServer::wait_for_idle`] for a graceful shutdown.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::start().await;
+    /// server.stop_accepting();
+    /// server.wait_for_idle().await;
+    /// # }
+    /// ```
+    pub fn stop_accepting(&self) {
+        if let Some(accept) = &self.accept {
+            accept.abort();
+        }
+    }
+
+    /// Waits until no call has a live handler (every call has ended and been dropped).
+    ///
+    /// ```
+    /// # async fn f(server: grpc_chaos::fake::FakeServer) {
+    /// server.wait_for_idle().await;
+    /// assert_eq!(server.live_calls(), 0);
+    /// # }
+    /// ```
+    pub async fn wait_for_idle(&self) {
+        let journal = &self.state.journal;
+        journal.wait_until(|_| journal.live() == 0).await;
     }
 
     /// How many calls have a live handler right now (0 once every call has ended and
@@ -367,7 +401,7 @@ impl State {
             .map(|(i, _)| i);
         if let Some(i) = best {
             let stub = &mut stubs[i];
-            return (Some(stub.label()), stub.answer(call_id));
+            return (Some(stub.label()), stub.answer(call_id, request));
         }
         let message = unmatched_message(&stubs, request);
         (None, Script::from_status(Status::unimplemented(message)))

@@ -339,7 +339,7 @@ impl Mounted {
     }
 
     pub(crate) fn needs_message(&self) -> bool {
-        self.stub.matchers.iter().any(|m| m.0.needs_message())
+        self.stub.reply.needs_message() || self.stub.matchers.iter().any(|m| m.0.needs_message())
     }
 
     fn exhausted(&self) -> bool {
@@ -364,9 +364,9 @@ impl Mounted {
         !self.exhausted() && self.stub.matchers.iter().all(|m| m.0.matches(request))
     }
 
-    pub(crate) fn answer(&mut self, call_id: usize) -> Script {
+    pub(crate) fn answer(&mut self, call_id: usize, request: &CallRequest) -> Script {
         self.calls.push(call_id);
-        self.stub.reply.resolve()
+        self.stub.reply.resolve(request)
     }
 
     /// The unmet expectation, as one line, if any.

@@ -363,3 +363,44 @@ async fn an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicki
         err.message()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_built_from_the_request_sees_its_message_and_metadata() {
+    let _w = watchdog("a_reply_built_from_the_request_sees_its_message_and_metadata");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::from_message(|req: &HelloRequest| {
+            Reply::message(&reply(&format!("Hello, {}!", req.name)))
+        }))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO_STREAM))
+        .respond_with(Reply::from_request(|req| {
+            let tenant = req
+                .ascii_values("x-tenant")
+                .first()
+                .map_or("none".to_string(), |t| t.to_string());
+            Reply::empty()
+                .header("x-tenant-seen", &tenant)
+                .delay(Duration::from_millis(tenant.len() as u64))
+        }))
+        .mount(&server);
+    let mut client = greeter(&server);
+    let start = Instant::now();
+
+    assert_eq!(
+        client
+            .say_hello(hello("Grace"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "Hello, Grace!"
+    );
+    let mut request = tonic::Request::new(hello("x"));
+    request
+        .metadata_mut()
+        .insert("x-tenant", "blue".parse().unwrap());
+    let response = client.say_hello_stream(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-tenant-seen").unwrap(), "blue");
+    assert_eq!(start.elapsed(), Duration::from_millis(4));
+}

@@ -2,6 +2,8 @@
 
 mod support;
 
+mod cli_serve;
+
 mod fake_custom_service;
 mod fake_expectations;
 mod fake_streaming;

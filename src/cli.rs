@@ -1,0 +1,111 @@
+//! The `grpc-chaos` command line: thin over the library.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::builtin;
+use crate::fake::FakeServer;
+
+/// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Command-line arguments of `grpc-chaos`.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos::cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "serve", "--addr", "127.0.0.1:0"]);
+/// assert!(matches!(cli.command, Command::Serve { .. }));
+/// ```
+#[derive(Debug, Parser)]
+#[command(
+    name = "grpc-chaos",
+    version,
+    about = "A programmable fake gRPC server for testing deadlines, metadata and failures"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+///
+/// ```
+/// use grpc_chaos::cli::Command;
+/// let serve = Command::Serve { addr: "127.0.0.1:50051".parse().unwrap() };
+/// ```
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
+    Serve {
+        /// Where to listen; port 0 picks a free one (the first line printed names it).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: SocketAddr,
+    },
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// A message for the user when the server cannot start.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() {
+/// use clap::Parser;
+/// let cli = grpc_chaos::cli::Cli::parse_from(["grpc-chaos", "serve", "--addr", "127.0.0.1:0"]);
+/// grpc_chaos::cli::run(cli).await.unwrap();
+/// # }
+/// ```
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { addr } => serve(addr).await,
+    }
+}
+
+async fn serve(addr: SocketAddr) -> Result<(), String> {
+    let server = FakeServer::start_on(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    builtin::mount_greeter(&server);
+    let bound = server.addr().unwrap_or(addr);
+    // The first line on stdout is the contract scripts read the port from.
+    println!("listening on {bound}");
+    tracing::info!(%bound, "grpc-chaos fake server ready");
+    shutdown_signal().await?;
+    tracing::info!(
+        live_calls = server.live_calls(),
+        "shutting down: no new calls, letting in-flight calls end"
+    );
+    server.stop_accepting();
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.wait_for_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            live_calls = server.live_calls(),
+            "grace period over; cancelling the calls left"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn shutdown_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    tokio::select! {
+        ctrl_c = tokio::signal::ctrl_c() => ctrl_c.map_err(|e| format!("cannot watch SIGINT: {e}")),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() -> Result<(), String> {
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot watch Ctrl-C: {e}"))
+}
