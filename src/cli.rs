@@ -66,6 +66,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn serve(addr: SocketAddr) -> Result<(), String> {
+    // Watch the signals before announcing the address: a signal sent as soon as the
+    // first line is read must find its handler in place.
+    let shutdown = shutdown_signal()?;
     let server = FakeServer::start_on(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -74,7 +77,7 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
     // The first line on stdout is the contract scripts read the port from.
     println!("listening on {bound}");
     tracing::info!(%bound, "grpc-chaos fake server ready");
-    shutdown_signal().await?;
+    shutdown.await;
     tracing::info!(
         live_calls = server.live_calls(),
         "shutting down: no new calls, letting in-flight calls end"
@@ -92,20 +95,26 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
+/// Resolves on the first SIGINT or SIGTERM; the handlers are installed on return.
 #[cfg(unix)]
-async fn shutdown_signal() -> Result<(), String> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    tokio::select! {
-        ctrl_c = tokio::signal::ctrl_c() => ctrl_c.map_err(|e| format!("cannot watch SIGINT: {e}")),
-        _ = term.recv() => Ok(()),
-    }
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
+/// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-async fn shutdown_signal() -> Result<(), String> {
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("cannot watch Ctrl-C: {e}"))
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
