@@ -23,6 +23,7 @@ use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use super::codec::{encode_frame, FrameDecoder};
+use super::handler::{CallHandle, HandlerFuture, HandlerOut};
 use super::journal::{CallEnding, ReceivedCall, Recorder};
 use super::matchers::CallRequest;
 use super::reply::{Ending, Reason, Script};
@@ -147,6 +148,10 @@ struct Call {
     headers_sent: bool,
     rec: Recorder,
     out: mpsc::Sender<Event>,
+    /// The handler's request stream, until half-close.
+    to_handler: Option<mpsc::UnboundedSender<Bytes>>,
+    /// How many request messages the handler has been given.
+    forwarded: usize,
 }
 
 async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Event>) {
@@ -193,6 +198,8 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         headers_sent: false,
         rec,
         out,
+        to_handler: None,
+        forwarded: 0,
     };
     call.answer(&state, request).await;
 }
@@ -209,10 +216,10 @@ impl Call {
         let (label, script) = state.answer(call_id, &request);
         tracing::info!(call = call_id, method = %request.method, stub = label.as_deref().unwrap_or("none"), "call started");
         self.rec.update(|c| c.stub = label);
-        self.play(script).await;
+        self.play(script, request).await;
     }
 
-    async fn play(&mut self, script: Script) {
+    async fn play(&mut self, script: Script, request: CallRequest) {
         if !script.problems.is_empty() {
             let message = format!(
                 "grpc-chaos: the stub's reply is invalid: {}",
@@ -225,47 +232,59 @@ impl Call {
         if let Err(stop) = self.pause(script.header_delay).await {
             return self.stop(stop).await;
         }
-        if !script.headers.is_empty() || !script.messages.is_empty() {
-            self.headers_sent = true;
-            if !self.emit(Event::Headers(script.headers)).await {
-                return;
+        let mut headers = Some(script.headers);
+        let handler_result = match script.handler {
+            Some(handler) => {
+                let (out_tx, out_rx) = mpsc::channel(1);
+                let call = CallHandle::new(request, self.request_stream(), out_tx);
+                let running = handler.start(call);
+                match self
+                    .run_handler(running, out_rx, &mut headers, script.max_messages)
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(stop) => return self.stop(stop).await,
+                }
             }
-        }
-        for (delay, message) in script.messages {
-            if let Err(stop) = self.pause(delay).await {
-                return self.stop(stop).await;
+            None => {
+                if !script.messages.is_empty() {
+                    self.send_headers(&mut headers).await;
+                }
+                for (delay, message) in script.messages {
+                    if let Err(stop) = self.pause(delay).await {
+                        return self.stop(stop).await;
+                    }
+                    self.send_message(&mut headers, message).await;
+                }
+                None
             }
-            let index = self.rec.update(|c| {
-                c.response_messages.push(message.clone());
-                c.response_messages.len() - 1
-            });
-            tracing::debug!(
-                call = self.rec.id(),
-                index,
-                size = message.len(),
-                "message sent"
-            );
-            if !self.emit(Event::Message(encode_frame(&message))).await {
-                return;
-            }
+        };
+        // Initial metadata of the reply is sent even when no message is.
+        if headers.as_ref().is_some_and(|h| !h.is_empty()) {
+            self.send_headers(&mut headers).await;
         }
         if let Err(stop) = self.pause(script.ending_delay).await {
             return self.stop(stop).await;
         }
-        match script.ending {
+        let status = match script.ending {
+            Ending::FromHandler => match handler_result {
+                Some(Ok(())) => Status::new(tonic::Code::Ok, ""),
+                Some(Err(status)) => status,
+                None => Status::internal("grpc-chaos: handler reply without a handler"),
+            },
             Ending::Status(status) => {
                 if script.wait_for_half_close {
                     if let Err(stop) = self.read_to_end().await {
                         return self.stop(stop).await;
                     }
                 }
-                self.finish(status, script.trailers).await;
+                status
             }
             Ending::Hang => {
                 if let Err(stop) = self.read_to_end().await {
                     return self.stop(stop).await;
                 }
-                pending::<()>().await;
+                return pending::<()>().await;
             }
             Ending::Reset(reason) => {
                 self.rec.end(CallEnding::Reset {
@@ -273,8 +292,111 @@ impl Call {
                     at: Instant::now(),
                 });
                 self.emit(Event::Reset(reason)).await;
+                return;
+            }
+        };
+        self.finish(status, script.trailers).await;
+    }
+
+    /// Runs a handler beside the request reader until it returns, or until it has sent
+    /// `max_messages` (then `None`: the reply's abort ending takes over).
+    async fn run_handler(
+        &mut self,
+        mut handler: HandlerFuture,
+        mut from_handler: mpsc::Receiver<HandlerOut>,
+        headers: &mut Option<HeaderMap>,
+        max_messages: Option<usize>,
+    ) -> Result<Option<Result<(), Status>>, Stop> {
+        let mut sent = 0;
+        // A handler may drop its `CallHandle` and go on; then stop listening to it.
+        let mut listening = true;
+        loop {
+            if max_messages.is_some_and(|max| sent >= max) {
+                return Ok(None);
+            }
+            tokio::select! {
+                biased;
+                out = from_handler.recv(), if listening => match out {
+                    Some(HandlerOut::Headers(extra)) => {
+                        if let Some(h) = headers.as_mut() {
+                            h.extend(extra.into_headers());
+                        }
+                        self.send_headers(headers).await;
+                    }
+                    Some(HandlerOut::Message(message)) => {
+                        self.send_message(headers, message).await;
+                        sent += 1;
+                    }
+                    None => listening = false,
+                },
+                result = &mut handler => {
+                    // What the handler sent just before returning is still queued.
+                    while let Ok(out) = from_handler.try_recv() {
+                        if max_messages.is_some_and(|max| sent >= max) {
+                            return Ok(None);
+                        }
+                        if let HandlerOut::Message(message) = out {
+                            self.send_message(headers, message).await;
+                            sent += 1;
+                        }
+                    }
+                    return Ok(Some(result));
+                }
+                read = self.read_one(), if !self.half_closed => {
+                    read?;
+                    self.forward_requests();
+                }
             }
         }
+    }
+
+    /// A fresh request stream for a handler, starting with what has already arrived.
+    fn request_stream(&mut self) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.to_handler = Some(tx);
+        self.forwarded = 0;
+        self.forward_requests();
+        rx
+    }
+
+    /// Passes newly recorded request messages to the handler; closes its stream at
+    /// half-close.
+    fn forward_requests(&mut self) {
+        if let Some(tx) = &self.to_handler {
+            let forwarded = self.forwarded;
+            let fresh: Vec<Bytes> = self.rec.read(|c| c.request_messages[forwarded..].to_vec());
+            self.forwarded += fresh.len();
+            for message in fresh {
+                let _ = tx.send(message);
+            }
+        }
+        if self.half_closed {
+            self.to_handler = None;
+        }
+    }
+
+    /// Sends the response headers, once.
+    async fn send_headers(&mut self, headers: &mut Option<HeaderMap>) {
+        if let Some(h) = headers.take() {
+            self.headers_sent = true;
+            self.emit(Event::Headers(h)).await;
+        }
+    }
+
+    /// Records and sends one message (and the headers first, when they are still due).
+    async fn send_message(&mut self, headers: &mut Option<HeaderMap>, message: Bytes) {
+        self.send_headers(headers).await;
+        let index = self.rec.update(|c| {
+            c.response_messages.push(message.clone());
+            c.response_messages.len() - 1
+        });
+        tracing::debug!(
+            call = self.rec.id(),
+            index,
+            size = message.len(),
+            "message sent"
+        );
+        self.emit(Event::Message(encode_frame(&message))).await;
     }
 
     /// Records the status, then sends it (in trailers, or Trailers-Only before headers).

@@ -32,12 +32,14 @@
 
 mod call;
 mod codec;
+mod handler;
 mod journal;
 mod matchers;
 mod reply;
 mod server;
 mod stub;
 
+pub use handler::CallHandle;
 pub use journal::{CallEnding, DecodeMessageError, ReceivedCall};
 pub use matchers::{
     any, custom, deadline_absent, deadline_at_most, deadline_present, message, message_eq,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
+use super::handler::{CallHandle, Handler};
 use super::matchers::CallRequest;
 
 pub use h2::Reason;
@@ -84,6 +85,8 @@ impl std::fmt::Debug for Kind {
 /// How a call ends once the messages are sent.
 #[derive(Clone, Debug)]
 pub(crate) enum Ending {
+    /// The handler's own result (only for handler replies).
+    FromHandler,
     Status(Status),
     Hang,
     Reset(Reason),
@@ -99,6 +102,11 @@ pub(crate) struct Script {
     /// How long after the last message (or the headers) the ending comes.
     pub(crate) ending_delay: Duration,
     pub(crate) trailers: HeaderMap,
+    /// An async function that produces the messages and the status instead of
+    /// `messages` (which stays empty for handler replies).
+    pub(crate) handler: Option<Handler>,
+    /// At most this many messages are sent; then the ending comes at once (abort).
+    pub(crate) max_messages: Option<usize>,
     /// Whether the ending waits for the client to half-close its request stream.
     pub(crate) wait_for_half_close: bool,
     /// Mistakes made while building (bad header names or values); the call fails with
@@ -119,6 +127,8 @@ impl Script {
             ending,
             ending_delay: Duration::ZERO,
             trailers: HeaderMap::new(),
+            handler: None,
+            max_messages: None,
             wait_for_half_close: true,
             problems: Vec::new(),
         }
@@ -318,6 +328,39 @@ impl Reply {
         })
     }
 
+    /// A reply written as an async function: it reads the request stream as it arrives
+    /// and sends messages when it likes. `Ok(())` ends the call with OK; `Err(status)`
+    /// ends it with that status (any code, OK included, and its metadata as trailers).
+    ///
+    /// The usual refinements still apply around it: `delay` before it starts, `header`s
+    /// and `trailer`s added to its own, `abort_after` cutting it off, and `then_status`,
+    /// `then_hang` or `then_reset` replacing its ending.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{CallHandle, Reply};
+    /// use grpc_chaos::pb::{HelloReply, HelloRequest};
+    ///
+    /// // A client-streaming aggregator: one reply at half-close.
+    /// let r = Reply::handler(|mut call: CallHandle| async move {
+    ///     let mut names = Vec::new();
+    ///     while let Some(req) = call.next::<HelloRequest>().await? {
+    ///         names.push(req.name);
+    ///     }
+    ///     call.send(&HelloReply { message: format!("Hello, {}!", names.join(" and ")) }).await;
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn handler<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(CallHandle) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let mut script = Script::new(Ending::FromHandler);
+        script.handler = Some(Handler::new(handler));
+        script.wait_for_half_close = false;
+        Self::script(script)
+    }
+
     /// Waits this long before sending the response headers (or a Trailers-Only status).
     ///
     /// ```
@@ -421,6 +464,7 @@ impl Reply {
     pub fn abort_after(self, n: usize, status: Status) -> Self {
         self.map(move |s| {
             s.messages.truncate(n);
+            s.max_messages = Some(n);
             s.ending = Ending::Status(status.clone());
             s.wait_for_half_close = false;
         })
@@ -544,6 +588,7 @@ impl Reply {
             Kind::Script(s) => {
                 let ending = match &s.ending {
                     Ending::Status(st) => format!("status {:?}", st.code()),
+                    Ending::FromHandler => "the handler's status".to_string(),
                     Ending::Hang => "hang".to_string(),
                     Ending::Reset(r) => format!("reset {r:?}"),
                 };

@@ -6,6 +6,7 @@ mod cli_serve;
 
 mod fake_custom_service;
 mod fake_expectations;
+mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
