@@ -35,7 +35,7 @@ pub struct Cli {
 ///
 /// ```
 /// use grpc_chaos::cli::Command;
-/// let serve = Command::Serve { addr: "127.0.0.1:50051".parse().unwrap() };
+/// let serve = Command::Serve { addr: "127.0.0.1:50051".parse().unwrap(), lenient_timeouts: false };
 /// ```
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -44,6 +44,9 @@ pub enum Command {
         /// Where to listen; port 0 picks a free one (the first line printed names it).
         #[arg(long, default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
+        /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
+        #[arg(long)]
+        lenient_timeouts: bool,
     },
 }
 
@@ -61,18 +64,27 @@ pub enum Command {
 /// ```
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { addr } => serve(addr).await,
+        Command::Serve {
+            addr,
+            lenient_timeouts,
+        } => serve(addr, lenient_timeouts).await,
     }
 }
 
-async fn serve(addr: SocketAddr) -> Result<(), String> {
+/// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
+/// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
+async fn serve(addr: SocketAddr, lenient_timeouts: bool) -> Result<(), String> {
     // Watch the signals before announcing the address: a signal sent as soon as the
     // first line is read must find its handler in place.
     let shutdown = shutdown_signal()?;
-    let server = FakeServer::start_on(addr)
+    let server = FakeServer::builder()
+        .enforce_deadlines(true)
+        .reject_malformed_timeouts(!lenient_timeouts)
+        .fault_headers(true)
+        .start_on(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    builtin::mount_greeter(&server);
+    builtin::mount_all(&server);
     let bound = server.addr().unwrap_or(addr);
     // The first line on stdout is the contract scripts read the port from.
     println!("listening on {bound}");
@@ -82,8 +94,7 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
         live_calls = server.live_calls(),
         "shutting down: no new calls, letting in-flight calls end"
     );
-    server.stop_accepting();
-    if tokio::time::timeout(SHUTDOWN_GRACE, server.wait_for_idle())
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.shutdown())
         .await
         .is_err()
     {

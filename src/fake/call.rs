@@ -23,6 +23,7 @@ use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use super::codec::{encode_frame, FrameDecoder};
+use super::faults::{Faults, TIMEOUT_ECHO};
 use super::handler::{CallHandle, HandlerFuture, HandlerOut};
 use super::journal::{CallEnding, ReceivedCall, Recorder};
 use super::matchers::CallRequest;
@@ -167,6 +168,11 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         .headers
         .get("grpc-encoding")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let faults = if state.options.fault_headers {
+        Faults::parse(&parts.headers)
+    } else {
+        Ok(None)
+    };
     let metadata = MetadataMap::from_headers(parts.headers);
     let deadline = match &timeout {
         Some(Ok(t)) => arrived_at.checked_add(*t),
@@ -201,11 +207,42 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         to_handler: None,
         forwarded: 0,
     };
-    call.answer(&state, request).await;
+    let deadline = deadline.filter(|_| state.options.enforce_deadlines);
+    match deadline {
+        None => call.answer(&state, request, faults).await,
+        Some(deadline) => {
+            let expired = tokio::select! {
+                biased;
+                () = call.answer(&state, request, faults) => false,
+                () = tokio::time::sleep_until(deadline) => true,
+            };
+            if expired {
+                let status =
+                    Status::deadline_exceeded("grpc-chaos: deadline exceeded on the server");
+                call.finish(status, HeaderMap::new()).await;
+            }
+        }
+    }
 }
 
 impl Call {
-    async fn answer(&mut self, state: &State, mut request: CallRequest) {
+    async fn answer(
+        &mut self,
+        state: &State,
+        mut request: CallRequest,
+        faults: Result<Option<Faults>, Status>,
+    ) {
+        if state.options.reject_malformed_timeouts {
+            if let Some(Err(e)) = &request.timeout {
+                let raw = self
+                    .rec
+                    .read(|c| c.grpc_timeout.clone())
+                    .unwrap_or_default();
+                let status =
+                    Status::internal(format!("grpc-chaos: malformed grpc-timeout {raw:?}: {e}"));
+                return self.finish(status, HeaderMap::new()).await;
+            }
+        }
         if state.needs_message() {
             if let Err(stop) = self.read_first_message().await {
                 return self.stop(stop).await;
@@ -213,7 +250,19 @@ impl Call {
             request.first_message = self.rec.read(|c| c.request_messages.first().cloned());
         }
         let call_id = self.rec.read(|c| c.id);
-        let (label, script) = state.answer(call_id, &request);
+        let (label, mut script) = state.answer(call_id, &request);
+        if state.options.fault_headers {
+            script = match faults {
+                Ok(Some(faults)) => faults.apply(script, &state.fail_counts),
+                Ok(None) => script,
+                Err(status) => Script::from_status(status),
+            };
+            if let Some(raw) = self.rec.read(|c| c.grpc_timeout.clone()) {
+                if let Ok(value) = HeaderValue::from_str(&raw) {
+                    script.headers.append(TIMEOUT_ECHO, value);
+                }
+            }
+        }
         tracing::info!(call = call_id, method = %request.method, stub = label.as_deref().unwrap_or("none"), "call started");
         self.rec.update(|c| c.stub = label);
         self.play(script, request).await;

@@ -32,6 +32,7 @@
 
 mod call;
 mod codec;
+pub mod faults;
 mod handler;
 mod journal;
 mod matchers;
@@ -47,5 +48,5 @@ pub use matchers::{
     service, CallRequest, Match,
 };
 pub use reply::{Reason, Reply};
-pub use server::FakeServer;
+pub use server::{FakeServer, FakeServerBuilder};
 pub use stub::{Stub, StubBuilder, StubGuard, Times, VerificationError};

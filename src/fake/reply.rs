@@ -119,6 +119,10 @@ impl Script {
         Self::new(Ending::Status(status))
     }
 
+    pub(crate) fn hang() -> Self {
+        Self::new(Ending::Hang)
+    }
+
     fn new(ending: Ending) -> Self {
         Self {
             header_delay: Duration::ZERO,

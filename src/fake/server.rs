@@ -10,12 +10,14 @@ use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::Status;
 
 use super::call;
+use super::faults::FailFirstCounts;
 use super::journal::{Journal, ReceivedCall};
 use super::matchers::CallRequest;
 use super::reply::Script;
@@ -78,10 +80,7 @@ impl FakeServer {
     /// # }
     /// ```
     pub async fn start() -> Self {
-        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
-            Ok(server) => server,
-            Err(e) => panic!("grpc-chaos: cannot bind the fake server on 127.0.0.1: {e}"),
-        }
+        Self::builder().start().await
     }
 
     /// Starts on TCP at `addr` (port 0 picks a free port).
@@ -96,9 +95,27 @@ impl FakeServer {
     /// # }
     /// ```
     pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::builder().start_on(addr).await
+    }
+
+    /// Options beyond the defaults: deadline enforcement, strict `grpc-timeout`, and
+    /// faults chosen by request headers.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::builder()
+    ///     .enforce_deadlines(true)
+    ///     .reject_malformed_timeouts(true)
+    ///     .fault_headers(true)
+    ///     .in_memory();
+    /// ```
+    pub fn builder() -> FakeServerBuilder {
+        FakeServerBuilder::default()
+    }
+
+    async fn start_with(addr: SocketAddr, options: Options) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new());
+        let state = Arc::new(State::new(options));
         let accept_state = Arc::clone(&state);
         let accept = tokio::spawn(async move {
             loop {
@@ -113,7 +130,6 @@ impl FakeServer {
             }
         });
         let accept = accept.abort_handle();
-        state.track(accept.clone());
         Ok(Self {
             state,
             addr: Some(addr),
@@ -129,8 +145,12 @@ impl FakeServer {
     /// assert!(server.addr().is_none());
     /// ```
     pub fn in_memory() -> Self {
+        Self::builder().in_memory()
+    }
+
+    fn in_memory_with(options: Options) -> Self {
         Self {
-            state: Arc::new(State::new()),
+            state: Arc::new(State::new(options)),
             addr: None,
             accept: None,
         }
@@ -238,6 +258,38 @@ impl FakeServer {
         }
     }
 
+    /// Shuts down gracefully: stops accepting, tells every connection to finish (HTTP/2
+    /// GOAWAY: no new calls), and waits until the calls in flight have ended and their
+    /// last frames are written. Bound it with a timeout; dropping the server then cancels
+    /// whatever is left.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use std::time::Duration;
+    /// let server = grpc_chaos::fake::FakeServer::start().await;
+    /// let _ = tokio::time::timeout(Duration::from_secs(5), server.shutdown()).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.stop_accepting();
+        self.state.draining.send_replace(true);
+        loop {
+            let task = self
+                .state
+                .tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            match task {
+                // A connection that ends in error has already been logged.
+                Some(task) => {
+                    let _ = task.await;
+                }
+                None => return,
+            }
+        }
+    }
+
     /// Waits until no call has a live handler (every call has ended and been dropped).
     ///
     /// ```
@@ -318,6 +370,106 @@ impl Drop for FakeServer {
     }
 }
 
+/// How a fake server behaves beyond its stubs.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Options {
+    pub(crate) enforce_deadlines: bool,
+    pub(crate) reject_malformed_timeouts: bool,
+    pub(crate) fault_headers: bool,
+}
+
+/// Builds a [`FakeServer`] with options. Every option is off by default, so that the
+/// plain fake only observes: it records a `grpc-timeout` but never acts on it.
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// use grpc_chaos::fake::FakeServer;
+/// let server = FakeServer::builder().enforce_deadlines(true).start().await;
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FakeServerBuilder {
+    options: Options,
+}
+
+impl FakeServerBuilder {
+    /// Ends a call whose `grpc-timeout` passes with DEADLINE_EXCEEDED (status 4) from the
+    /// server, as the spec says (tonic's server sends CANCELLED), stream bodies included.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().enforce_deadlines(true);
+    /// ```
+    pub fn enforce_deadlines(mut self, on: bool) -> Self {
+        self.options.enforce_deadlines = on;
+        self
+    }
+
+    /// Answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`, `1X`, empty …) with
+    /// INTERNAL naming the header, instead of recording it and going on as tonic does.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().reject_malformed_timeouts(true);
+    /// ```
+    pub fn reject_malformed_timeouts(mut self, on: bool) -> Self {
+        self.options.reject_malformed_timeouts = on;
+        self
+    }
+
+    /// Lets clients choose faults with `x-chaos-*` request headers, on every method
+    /// (see the table in the [`fake`](crate::fake) module docs).
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().fault_headers(true);
+    /// ```
+    pub fn fault_headers(mut self, on: bool) -> Self {
+        self.options.fault_headers = on;
+        self
+    }
+
+    /// Builds an in-memory server (see [`FakeServer::in_memory`]).
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::builder().in_memory();
+    /// ```
+    pub fn in_memory(self) -> FakeServer {
+        FakeServer::in_memory_with(self.options)
+    }
+
+    /// Starts on TCP 127.0.0.1 and a free port.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::builder().start().await;
+    /// # }
+    /// ```
+    pub async fn start(self) -> FakeServer {
+        match self.start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+            Ok(server) => server,
+            Err(e) => panic!("grpc-chaos: cannot bind the fake server on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts on TCP at `addr`.
+    ///
+    /// # Errors
+    /// The bind error.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::builder()
+    ///     .start_on("127.0.0.1:0".parse().unwrap())
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub async fn start_on(self, addr: SocketAddr) -> io::Result<FakeServer> {
+        FakeServer::start_with(addr, self.options).await
+    }
+}
+
 /// What the server and its connections share.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -326,17 +478,25 @@ pub(crate) struct State {
     next_stub: AtomicU64,
     /// The tokio instant the server was made: failure messages give times from it.
     origin: Instant,
-    tasks: Mutex<Vec<AbortHandle>>,
+    /// Connection tasks (and the accept loop), aborted when the server is dropped.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Tells every connection to finish gracefully (GOAWAY, then let streams end).
+    draining: watch::Sender<bool>,
+    pub(crate) options: Options,
+    pub(crate) fail_counts: FailFirstCounts,
 }
 
 impl State {
-    fn new() -> Self {
+    fn new(options: Options) -> Self {
         Self {
+            options,
+            fail_counts: FailFirstCounts::default(),
             stubs: Mutex::new(Vec::new()),
             journal: Arc::new(Journal::default()),
             next_stub: AtomicU64::new(0),
             origin: Instant::now(),
             tasks: Mutex::new(Vec::new()),
+            draining: watch::channel(false).0,
         }
     }
 
@@ -344,7 +504,7 @@ impl State {
         self.stubs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn track(&self, task: AbortHandle) {
+    fn track(&self, task: JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
@@ -372,12 +532,25 @@ impl State {
         let connection = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(io), service);
+        let mut draining = self.draining.subscribe();
         let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            let drain = async move {
+                // The guard `wait_for` returns must not live across an await.
+                let _ = draining.wait_for(|d| *d).await.is_ok();
+            };
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = drain => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!("grpc-chaos fake server: connection ended: {e}");
             }
         });
-        self.track(task.abort_handle());
+        self.track(task);
     }
 
     pub(crate) fn mount(&self, stub: Stub, scoped: bool) -> u64 {

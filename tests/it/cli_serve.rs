@@ -1,79 +1,22 @@
 //! `grpc-chaos serve` as a subprocess on 127.0.0.1:0, driven by a tonic client.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use grpc_chaos::pb::greeter_client::GreeterClient;
-use tonic::Code;
+use grpc_chaos::pb::grpc::testing::test_service_client::TestServiceClient;
+use grpc_chaos::pb::grpc::testing::{ResponseParameters, StreamingOutputCallRequest};
 
 use crate::support::*;
 
-/// The running binary; killed on drop so a failing test leaves no process behind.
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Served {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the grpc-chaos binary starts");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("first line names the address")
-            .to_string();
-        Self { child, addr }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm() {
-    let mut served = Served::start();
+    let mut served = Served::start(&[]);
     assert!(
         served.addr.starts_with("127.0.0.1:") && !served.addr.ends_with(":0"),
         "{}",
         served.addr
     );
-    let mut client = GreeterClient::connect(format!("http://{}", served.addr))
-        .await
-        .unwrap();
+    let mut client = GreeterClient::connect(served.uri()).await.unwrap();
 
     let reply = client.say_hello(hello("Ada")).await.unwrap().into_inner();
     assert_eq!(reply.message, "Hello, Ada!");
@@ -90,19 +33,67 @@ async fn serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm()
         greetings,
         ["Hello #1, Ada!", "Hello #2, Ada!", "Hello #3, Ada!"]
     );
-    let unknown = client
-        .say_hello_bidi_stream(tokio_stream::iter([hello("x")]))
+    let mut bidi = client
+        .say_hello_bidi_stream(tokio_stream::iter([hello("a"), hello("b")]))
         .await
-        .unwrap_err();
-    assert_eq!(unknown.code(), Code::Unimplemented);
+        .unwrap()
+        .into_inner();
+    assert_eq!(bidi.message().await.unwrap().unwrap().message, "Hello, a!");
+    assert_eq!(bidi.message().await.unwrap().unwrap().message, "Hello, b!");
+    assert_eq!(bidi.message().await.unwrap(), None);
+    let all = client
+        .say_hello_client_stream(tokio_stream::iter([
+            hello("Ada"),
+            hello("Grace"),
+            hello("Barbara"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(all.into_inner().message, "Hello, Ada, Grace and Barbara!");
 
     served.signal("TERM");
-    assert_eq!(served.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
 
 #[tokio::test]
 async fn serve_exits_0_on_sigint() {
-    let mut served = Served::start();
+    let mut served = Served::start(&[]);
     served.signal("INT");
-    assert_eq!(served.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_call_finish_before_exiting_0() {
+    let mut served = Served::start(&[]);
+    let mut client = TestServiceClient::connect(served.uri()).await.unwrap();
+    let parameters = vec![
+        ResponseParameters {
+            size: 1,
+            interval_us: 0,
+            compressed: None,
+        },
+        ResponseParameters {
+            size: 2,
+            interval_us: 300_000,
+            compressed: None,
+        },
+    ];
+    let request = StreamingOutputCallRequest {
+        response_parameters: parameters,
+        ..Default::default()
+    };
+    let mut stream = client
+        .full_duplex_call(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    // The first response proves the call is in flight on the server.
+    assert!(stream.message().await.unwrap().is_some());
+
+    served.signal("TERM");
+
+    let second = stream.message().await.unwrap().unwrap();
+    assert_eq!(second.payload.unwrap().body.len(), 2);
+    assert_eq!(stream.message().await.unwrap(), None);
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
 }

@@ -10,3 +10,4 @@ mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
+mod serve_faults;

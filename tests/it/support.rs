@@ -1,5 +1,7 @@
 //! Shared helpers: clients of the fake server and the wall-clock watchdog.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use grpc_chaos::fake::FakeServer;
@@ -37,3 +39,68 @@ pub const SAY_HELLO: &str = "/pb.Greeter/SayHello";
 pub const SAY_HELLO_STREAM: &str = "/pb.Greeter/SayHelloStream";
 pub const SAY_HELLO_CLIENT_STREAM: &str = "/pb.Greeter/SayHelloClientStream";
 pub const SAY_HELLO_BIDI: &str = "/pb.Greeter/SayHelloBidiStream";
+
+/// The running binary; killed on drop so a failing test leaves no process behind.
+pub struct Served {
+    child: Child,
+    pub addr: String,
+}
+
+impl Served {
+    pub fn start(extra_args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the grpc-chaos binary starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("first line names the address")
+            .to_string();
+        Self { child, addr }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, polling without blocking the runtime: the test's
+    /// client must keep answering the server's HTTP/2 shutdown handshake meanwhile.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Served {
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
