@@ -62,12 +62,23 @@ fn mount(server: &FakeServer, name: &str, reply: Reply) {
         .mount(server);
 }
 
-/// Sends the initial echo and returns the trailing metadata to end with.
-async fn echo(call: &mut CallHandle) -> MetadataMap {
+/// Whether a method sends its response headers before any message, as a tonic server
+/// does for streaming responses (a client may wait for them before it sends).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Headers {
+    WithFirstMessage,
+    AtOnce,
+}
+
+/// Sends the initial echo (and the headers, for streaming responses) and returns the
+/// trailing metadata to end with.
+async fn echo(call: &mut CallHandle, headers: Headers) -> MetadataMap {
     let metadata = call.request().metadata.clone();
+    let mut initial = MetadataMap::new();
     if let Some(value) = metadata.get(ECHO_INITIAL) {
-        let mut initial = MetadataMap::new();
         initial.insert(ECHO_INITIAL, value.clone());
+    }
+    if headers == Headers::AtOnce || !initial.is_empty() {
         call.send_headers(initial).await;
     }
     let mut trailing = MetadataMap::new();
@@ -114,7 +125,7 @@ fn payload(size: i32) -> Result<Payload, Status> {
 }
 
 async fn empty_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::WithFirstMessage).await;
     let result = async {
         call.next::<Empty>().await?;
         call.send(&Empty {}).await;
@@ -125,7 +136,7 @@ async fn empty_call(mut call: CallHandle) -> Result<(), Status> {
 }
 
 async fn unary_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::WithFirstMessage).await;
     let result = async {
         let request: SimpleRequest = call
             .next()
@@ -163,7 +174,7 @@ async fn respond(call: &mut CallHandle, parameters: &[ResponseParameters]) -> Re
 }
 
 async fn streaming_output_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::AtOnce).await;
     let result = async {
         let request: StreamingOutputCallRequest = call
             .next()
@@ -177,7 +188,7 @@ async fn streaming_output_call(mut call: CallHandle) -> Result<(), Status> {
 }
 
 async fn streaming_input_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::WithFirstMessage).await;
     let result = async {
         let mut total = 0usize;
         while let Some(request) = call.next::<StreamingInputCallRequest>().await? {
@@ -197,7 +208,7 @@ async fn streaming_input_call(mut call: CallHandle) -> Result<(), Status> {
 }
 
 async fn full_duplex_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::AtOnce).await;
     let result = async {
         while let Some(request) = call.next::<StreamingOutputCallRequest>().await? {
             requested_status(request.response_status.as_ref())?;
@@ -210,7 +221,7 @@ async fn full_duplex_call(mut call: CallHandle) -> Result<(), Status> {
 }
 
 async fn half_duplex_call(mut call: CallHandle) -> Result<(), Status> {
-    let trailing = echo(&mut call).await;
+    let trailing = echo(&mut call, Headers::AtOnce).await;
     let result = async {
         let mut requests = Vec::new();
         while let Some(request) = call.next::<StreamingOutputCallRequest>().await? {

@@ -143,7 +143,8 @@ enum Stop {
 
 /// The call's state while its reply plays.
 struct Call {
-    body: Incoming,
+    /// The request body, until the call hands it to [`discard`] at its end.
+    body: Option<Incoming>,
     decoder: FrameDecoder,
     half_closed: bool,
     headers_sent: bool,
@@ -198,7 +199,7 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         ending: CallEnding::InProgress,
     });
     let mut call = Call {
-        body,
+        body: Some(body),
         decoder: FrameDecoder::new(encoding),
         half_closed: false,
         headers_sent: false,
@@ -243,7 +244,7 @@ impl Call {
                 return self.finish(status, HeaderMap::new()).await;
             }
         }
-        if state.needs_message() {
+        if state.needs_message_for(&request) {
             if let Err(stop) = self.read_first_message().await {
                 return self.stop(stop).await;
             }
@@ -464,12 +465,24 @@ impl Call {
             message: status.message().to_string(),
             at: Instant::now(),
         });
+        self.release_request();
         let event = if self.headers_sent {
             Event::Trailers(map)
         } else {
             Event::TrailersOnly(map)
         };
         self.emit(event).await;
+    }
+
+    /// Ends the server's interest in a request the client is still sending. Dropping the
+    /// body would make h2 reset the stream with CANCEL, which can overtake the status
+    /// just sent (the client would see CANCELLED instead of, say, DEADLINE_EXCEEDED);
+    /// a gRPC server ends with its status and lets the client finish or cancel. So the
+    /// rest of the request is read and discarded on a task of its own.
+    fn release_request(&mut self) {
+        if let Some(body) = self.body.take().filter(|_| !self.half_closed) {
+            tokio::spawn(discard(body));
+        }
     }
 
     async fn stop(&mut self, stop: Stop) {
@@ -489,7 +502,11 @@ impl Call {
 
     /// Reads one frame of the request, recording every message it completes.
     async fn read_one(&mut self) -> Result<(), Stop> {
-        match self.body.frame().await {
+        let Some(body) = self.body.as_mut() else {
+            self.half_closed = true;
+            return Ok(());
+        };
+        match body.frame().await {
             None => {
                 self.half_closed = true;
                 self.decoder.finish().map_err(Stop::Malformed)
@@ -553,4 +570,9 @@ impl Call {
         }
         Ok(())
     }
+}
+
+/// Reads a request body to its end (or until the client resets it) and drops the data.
+async fn discard(mut body: Incoming) {
+    while let Some(Ok(_)) = body.frame().await {}
 }

@@ -559,8 +559,11 @@ impl State {
         id
     }
 
-    pub(crate) fn needs_message(&self) -> bool {
-        self.stubs().iter().any(Mounted::needs_message)
+    /// Whether the call must be read up to its first message before matching: only when
+    /// a stub that could answer it needs the message. Reading otherwise would deadlock a
+    /// bidi client that waits for the response headers before it sends.
+    pub(crate) fn needs_message_for(&self, request: &CallRequest) -> bool {
+        self.stubs().iter().any(|s| s.wants_message_for(request))
     }
 
     /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.

@@ -338,7 +338,7 @@ impl Mounted {
         self.stub.priority
     }
 
-    pub(crate) fn needs_message(&self) -> bool {
+    fn needs_message(&self) -> bool {
         self.stub.reply.needs_message() || self.stub.matchers.iter().any(|m| m.0.needs_message())
     }
 
@@ -358,6 +358,19 @@ impl Mounted {
             .map(|m| m.0.describe())
             .collect();
         (self.stub.matchers.len() - failed.len(), failed)
+    }
+
+    /// Whether this stub might answer and would need the first message to decide or to
+    /// build its reply: every matcher that does not need the message holds.
+    pub(crate) fn wants_message_for(&self, request: &CallRequest) -> bool {
+        self.needs_message()
+            && !self.exhausted()
+            && self
+                .stub
+                .matchers
+                .iter()
+                .filter(|m| !m.0.needs_message())
+                .all(|m| m.0.matches(request))
     }
 
     pub(crate) fn matches(&self, request: &CallRequest) -> bool {

@@ -10,6 +10,7 @@ use crate::support::*;
     expected = "grpc-chaos: 1 unmet expectation(s):\n- stub \"greeting\" (method == \"/pb.Greeter/SayHello\"; replies 1 message(s) then status Ok) expected exactly 2 call(s), received 1\nreceived calls (1):\n  #0 /pb.Greeter/SayHello at +"
 )]
 async fn an_unmet_expectation_panics_on_drop_listing_the_calls() {
+    let _w = watchdog("an_unmet_expectation_panics_on_drop_listing_the_calls");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("hi")))
@@ -25,6 +26,7 @@ async fn an_unmet_expectation_panics_on_drop_listing_the_calls() {
     expected = "- stub \"scoped\" (any call; replies 0 message(s) then status Unavailable) expected at least 1 call(s), received 0\nreceived calls (0):"
 )]
 async fn a_scoped_guard_verifies_its_own_stub_when_dropped() {
+    let _w = watchdog("a_scoped_guard_verifies_its_own_stub_when_dropped");
     let server = FakeServer::in_memory();
     let guard = Stub::given(any())
         .respond_with(Reply::error(Code::Unavailable, "x"))
@@ -36,6 +38,7 @@ async fn a_scoped_guard_verifies_its_own_stub_when_dropped() {
 
 #[tokio::test]
 async fn a_scoped_stub_answers_only_while_its_guard_lives() {
+    let _w = watchdog("a_scoped_stub_answers_only_while_its_guard_lives");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("outer")))
@@ -72,6 +75,7 @@ async fn a_scoped_stub_answers_only_while_its_guard_lives() {
 #[tokio::test]
 #[should_panic(expected = "the test's own failure")]
 async fn drop_does_not_verify_while_the_thread_is_already_panicking() {
+    let _w = watchdog("drop_does_not_verify_while_the_thread_is_already_panicking");
     let server = FakeServer::in_memory();
     Stub::given(any())
         .respond_with(Reply::empty())
@@ -83,6 +87,7 @@ async fn drop_does_not_verify_while_the_thread_is_already_panicking() {
 
 #[tokio::test]
 async fn try_verify_reports_and_up_to_n_times_falls_through() {
+    let _w = watchdog("try_verify_reports_and_up_to_n_times_falls_through");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::error(Code::Unavailable, "first"))
@@ -119,6 +124,7 @@ async fn try_verify_reports_and_up_to_n_times_falls_through() {
 
 #[tokio::test]
 async fn an_unmatched_call_with_no_stubs_says_so() {
+    let _w = watchdog("an_unmatched_call_with_no_stubs_says_so");
     let server = FakeServer::in_memory();
     let err = greeter(&server).say_hello(hello("a")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);

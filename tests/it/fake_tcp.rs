@@ -10,6 +10,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn tcp_unary_with_delay_headers_and_trailers() {
+    let _w = watchdog("tcp_unary_with_delay_headers_and_trailers");
     let server = FakeServer::start().await;
     assert!(server.addr().unwrap().ip().is_loopback());
     Stub::given(method(SAY_HELLO))
@@ -33,6 +34,7 @@ async fn tcp_unary_with_delay_headers_and_trailers() {
 
 #[tokio::test]
 async fn tcp_stream_abort_and_status() {
+    let _w = watchdog("tcp_stream_abort_and_status");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(
@@ -52,6 +54,7 @@ async fn tcp_stream_abort_and_status() {
 
 #[tokio::test]
 async fn tcp_hang_cancelled_by_deadline_is_journaled() {
+    let _w = watchdog("tcp_hang_cancelled_by_deadline_is_journaled");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::hang())
@@ -82,6 +85,7 @@ async fn tcp_hang_cancelled_by_deadline_is_journaled() {
 
 #[tokio::test]
 async fn tcp_reset_and_sequence() {
+    let _w = watchdog("tcp_reset_and_sequence");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([

@@ -11,3 +11,4 @@ mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
 mod serve_faults;
+mod serve_interop;

@@ -27,6 +27,7 @@ fn with_headers(pairs: &[(&'static str, &str)]) -> Request<grpc_chaos::pb::Hello
 
 #[tokio::test]
 async fn delay_status_and_message_headers() {
+    let _w = watchdog("delay_status_and_message_headers");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
 
@@ -60,6 +61,7 @@ async fn delay_status_and_message_headers() {
 
 #[tokio::test]
 async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
+    let _w = watchdog("abort_after_ends_a_stream_with_the_status_or_unavailable");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
 
@@ -90,6 +92,7 @@ async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
 
 #[tokio::test]
 async fn headers_and_trailers_are_added_ascii_and_binary() {
+    let _w = watchdog("headers_and_trailers_are_added_ascii_and_binary");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
 
@@ -120,6 +123,7 @@ async fn headers_and_trailers_are_added_ascii_and_binary() {
 
 #[tokio::test]
 async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded() {
+    let _w = watchdog("hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
 
@@ -139,6 +143,7 @@ async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded(
 
 #[tokio::test]
 async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
+    let _w = watchdog("fail_first_fails_n_calls_per_key_with_pushback_then_succeeds");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
     let headers = [
@@ -178,6 +183,7 @@ async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
 
 #[tokio::test]
 async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
+    let _w = watchdog("the_raw_grpc_timeout_is_echoed_in_initial_metadata");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
     let mut request = Request::new(hello("Ada"));
@@ -193,6 +199,8 @@ async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
 
 #[tokio::test]
 async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header() {
+    let _w =
+        watchdog("invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header");
     let served = Served::start(&[]);
     let mut client = greeter_of(&served).await;
 
@@ -221,6 +229,7 @@ async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_
 
 #[tokio::test]
 async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
+    let _w = watchdog("a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded");
     let served = Served::start(&[]);
     let mut client = TestServiceClient::connect(served.uri()).await.unwrap();
     let params = (0..10)
@@ -257,6 +266,7 @@ async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
 
 #[tokio::test]
 async fn malformed_grpc_timeouts_get_internal_unless_lenient() {
+    let _w = watchdog("malformed_grpc_timeouts_get_internal_unless_lenient");
     let strict = Served::start(&[]);
     let lenient = Served::start(&["--lenient-timeouts"]);
     let mut strict_client = greeter_of(&strict).await;
