@@ -5,13 +5,20 @@ use std::path::Path;
 fn compile(
     files: &[&str],
     includes: &[&str],
-    server: bool,
+    builtin: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, includes)?;
-    tonic_prost_build::configure()
-        .build_server(server)
-        .build_client(true)
-        .compile_fds(descriptors)?;
+    let mut config = tonic_prost_build::configure()
+        .build_server(builtin)
+        .build_client(true);
+    if builtin {
+        // Scenario files write the built-in messages as TOML tables.
+        config = config.message_attribute(
+            ".",
+            "#[derive(serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
+        );
+    }
+    config.compile_fds(descriptors)?;
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! The `grpc-chaos` command line: thin over the library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::builtin;
 use crate::fake::FakeServer;
+use crate::scenario::Scenario;
 
 /// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -35,7 +37,12 @@ pub struct Cli {
 ///
 /// ```
 /// use grpc_chaos::cli::Command;
-/// let serve = Command::Serve { addr: "127.0.0.1:50051".parse().unwrap(), lenient_timeouts: false };
+/// let serve = Command::Serve {
+///     addr: "127.0.0.1:50051".parse().unwrap(),
+///     lenient_timeouts: false,
+///     scenarios: vec![],
+///     seed: 0,
+/// };
 /// ```
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -47,13 +54,55 @@ pub enum Command {
         /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
         #[arg(long)]
         lenient_timeouts: bool,
+        /// A TOML scenario file of stubs (repeatable); they answer before the built-ins.
+        #[arg(long = "scenario", value_name = "FILE")]
+        scenarios: Vec<PathBuf>,
+        /// Seeds every `chance` reply of the scenarios, so a run replays.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
+}
+
+/// Why a command failed, and the exit code that says so.
+///
+/// ```
+/// use grpc_chaos::cli::CliError;
+/// assert_eq!(CliError::Input("s.toml:1:1: bad".into()).exit_code(), 2);
+/// ```
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input (a scenario file) is malformed: exit code 2.
+    Input(String),
+    /// Something else went wrong (a port cannot be bound, a signal cannot be watched): exit code 1.
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::cli::CliError::Runtime("x".into()).exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(m) | CliError::Runtime(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Runs a parsed command line.
 ///
 /// # Errors
-/// A message for the user when the server cannot start.
+/// A [`CliError`] for the user when the server cannot start.
 ///
 /// ```no_run
 /// # #[tokio::main] async fn main() {
@@ -62,18 +111,34 @@ pub enum Command {
 /// grpc_chaos::cli::run(cli).await.unwrap();
 /// # }
 /// ```
-pub async fn run(cli: Cli) -> Result<(), String> {
+pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve {
             addr,
             lenient_timeouts,
-        } => serve(addr, lenient_timeouts).await,
+            scenarios,
+            seed,
+        } => {
+            // Read every scenario before binding: a bad file fails fast, with nothing served.
+            let scenarios = scenarios
+                .iter()
+                .map(|path| Scenario::load(path, seed))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            serve(addr, lenient_timeouts, scenarios)
+                .await
+                .map_err(CliError::Runtime)
+        }
     }
 }
 
 /// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
 /// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
-async fn serve(addr: SocketAddr, lenient_timeouts: bool) -> Result<(), String> {
+async fn serve(
+    addr: SocketAddr,
+    lenient_timeouts: bool,
+    scenarios: Vec<Scenario>,
+) -> Result<(), String> {
     // Watch the signals before announcing the address: a signal sent as soon as the
     // first line is read must find its handler in place.
     let shutdown = shutdown_signal()?;
@@ -85,6 +150,9 @@ async fn serve(addr: SocketAddr, lenient_timeouts: bool) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     builtin::mount_all(&server);
+    for scenario in scenarios {
+        scenario.mount(&server);
+    }
     let bound = server.addr().unwrap_or(addr);
     // The first line on stdout is the contract scripts read the port from.
     println!("listening on {bound}");

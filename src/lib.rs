@@ -32,6 +32,7 @@ pub mod cli;
 pub mod deadline;
 pub mod fake;
 pub mod pb;
+pub mod scenario;
 pub mod watchdog;
 
 /// Compiles the README's Rust examples as doc tests, so they cannot go stale.

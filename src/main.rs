@@ -17,9 +17,9 @@ async fn main() -> ExitCode {
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("grpc-chaos: {message}");
-            ExitCode::from(1)
+        Err(error) => {
+            eprintln!("grpc-chaos: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }

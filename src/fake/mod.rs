@@ -35,8 +35,8 @@ mod codec;
 pub mod faults;
 mod handler;
 mod journal;
-mod matchers;
-mod reply;
+pub(crate) mod matchers;
+pub(crate) mod reply;
 mod server;
 mod stub;
 

@@ -644,7 +644,7 @@ fn add_binary(
 }
 
 /// Lowercases and checks a custom metadata key against `[0-9a-z_.-]+`.
-fn header_name(key: &str, binary: bool) -> Result<HeaderName, String> {
+pub(crate) fn header_name(key: &str, binary: bool) -> Result<HeaderName, String> {
     let key = key.to_ascii_lowercase();
     if key.is_empty() {
         return Err("empty key".into());

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod raw_client;
 mod support;
 
 mod cli_serve;
@@ -10,5 +11,6 @@ mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
+mod scenario_files;
 mod serve_faults;
 mod serve_interop;

@@ -9,12 +9,14 @@ use grpc_chaos::pb::grpc::testing::{
     EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
     StreamingInputCallRequest, StreamingOutputCallRequest,
 };
+use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
+use crate::raw_client;
 use crate::support::*;
 
 async fn client(served: &Served) -> TestServiceClient<Channel> {
@@ -296,26 +298,23 @@ async fn cancel_after_begin_and_cancel_after_first_response() {
 async fn timeout_on_sleeping_server() {
     let _w = watchdog("timeout_on_sleeping_server");
     let served = Served::start(&[]);
-    let mut client = client(&served).await;
-    let (tx, rx) = mpsc::channel(1);
-    tx.send(StreamingOutputCallRequest {
+    let request = StreamingOutputCallRequest {
         payload: zeros(27_182),
         ..Default::default()
-    })
-    .await
-    .unwrap();
-    // The client never half-closes. The deadline is sent but not enforced by this
-    // client, so the DEADLINE_EXCEEDED read here is the server's own status.
-    let mut request = Request::new(ReceiverStream::new(rx));
-    request
-        .metadata_mut()
-        .insert("grpc-timeout", "1m".parse().unwrap());
+    }
+    .encode_to_vec();
 
-    let outcome = match client.full_duplex_call(request).await {
-        Ok(response) => response.into_inner().message().await.map(|_| ()),
-        Err(status) => Err(status),
-    };
+    // The client never half-closes. tonic's client would time the call out itself and
+    // report CANCELLED; a bare HTTP/2 client reads the server's own status instead.
+    let path = "/grpc.testing.TestService/FullDuplexCall";
+    let response = raw_client::call(
+        &served.addr,
+        path,
+        &[("grpc-timeout", "1m")],
+        &request,
+        false,
+    )
+    .await;
 
-    assert_eq!(outcome.unwrap_err().code(), Code::DeadlineExceeded);
-    drop(tx);
+    assert_eq!(response.grpc_status(), Some(4), "{response:?}");
 }

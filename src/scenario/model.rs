@@ -1,0 +1,116 @@
+//! The scenario file format, as serde reads it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole file: a list of stubs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSpec {
+    #[serde(default)]
+    pub(crate) stub: Vec<Spanned<StubSpec>>,
+}
+
+/// One `[[stub]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StubSpec {
+    pub(crate) name: Option<String>,
+    pub(crate) method: Option<Spanned<String>>,
+    pub(crate) service: Option<String>,
+    pub(crate) priority: Option<u8>,
+    pub(crate) up_to: Option<u64>,
+    #[serde(default, rename = "match")]
+    pub(crate) matches: MatchSpec,
+    pub(crate) reply: Spanned<ReplySpec>,
+}
+
+/// `[stub.match]`: every condition must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchSpec {
+    #[serde(default)]
+    pub(crate) metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) metadata_regex: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub(crate) metadata_exists: Vec<String>,
+    #[serde(default)]
+    pub(crate) metadata_absent: Vec<String>,
+    #[serde(default)]
+    pub(crate) metadata_bin: BTreeMap<String, Spanned<String>>,
+    pub(crate) deadline: Option<Spanned<DeadlineSpec>>,
+    pub(crate) message: Option<Spanned<toml::Value>>,
+    pub(crate) message_base64: Option<Spanned<String>>,
+}
+
+/// `deadline = "present"`, `"absent"`, or `{ at_most_ms = N }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum DeadlineSpec {
+    Word(String),
+    AtMost { at_most_ms: u64 },
+}
+
+/// `[stub.reply]`, or one entry of a `sequence`, or a `chance` branch.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplySpec {
+    pub(crate) delay_ms: Option<u64>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) headers_bin: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub(crate) trailers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) trailers_bin: BTreeMap<String, Spanned<String>>,
+    pub(crate) message: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub(crate) messages: Vec<Spanned<MessageSpec>>,
+    pub(crate) status: Option<Spanned<StatusSpec>>,
+    pub(crate) abort_after: Option<usize>,
+    pub(crate) hang: Option<bool>,
+    pub(crate) reset: Option<Spanned<String>>,
+    pub(crate) end_after_ms: Option<u64>,
+    pub(crate) wait_for_half_close: Option<bool>,
+    pub(crate) sequence: Option<Vec<Spanned<ReplySpec>>>,
+    pub(crate) chance: Option<Spanned<ChanceSpec>>,
+}
+
+/// One message of `messages = [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageSpec {
+    pub(crate) delay_ms: Option<u64>,
+    pub(crate) fields: Option<Spanned<toml::Value>>,
+    pub(crate) base64: Option<Spanned<String>>,
+}
+
+/// `status = { code = 14 | "UNAVAILABLE", message = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusSpec {
+    pub(crate) code: CodeSpec,
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+/// A status code by number or by name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum CodeSpec {
+    Number(i64),
+    Name(String),
+}
+
+/// `chance = { probability = 0.3, hit = {...}, miss = {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChanceSpec {
+    pub(crate) probability: f64,
+    pub(crate) hit: Box<Spanned<ReplySpec>>,
+    pub(crate) miss: Box<Spanned<ReplySpec>>,
+}
