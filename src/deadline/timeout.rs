@@ -163,7 +163,10 @@ impl std::error::Error for GrpcTimeoutError {}
 /// Parses a `grpc-timeout` value strictly: 1 to 8 ASCII digits, then one of `H M S m u n`.
 ///
 /// Leading zeros are allowed (the grammar allows them); signs, spaces, decimals,
-/// a ninth digit, and a lowercase `s` are not.
+/// a ninth digit, and a lowercase `s` are not. A value of zero (`0S`) is accepted and
+/// means the deadline has already passed: the grammar asks for a positive value, but a
+/// sender that rounds down may produce 0, and refusing the call outright would turn an
+/// expired deadline into a protocol error.
 ///
 /// ```
 /// use std::time::Duration;

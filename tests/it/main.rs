@@ -5,6 +5,7 @@ mod support;
 
 mod cli_serve;
 
+mod deadline_codec;
 mod fake_custom_service;
 mod fake_expectations;
 mod fake_handlers;
