@@ -68,7 +68,7 @@ proptest! {
         prop_assert!(parsed <= d, "{text} is later than {d:?}");
         prop_assert!(d.as_nanos() - parsed.as_nanos() < unit, "{text} is a unit or more short of {d:?}");
         // The finest unit that fits: one step finer would need a ninth digit.
-        if let Some(finer) = TimeoutUnit::FINEST_FIRST.iter().rev().skip_while(|u| u.nanos() >= unit).next() {
+        if let Some(finer) = TimeoutUnit::FINEST_FIRST.iter().rev().find(|u| u.nanos() < unit) {
             prop_assert!(d.as_nanos() / finer.nanos() > 99_999_999, "{text} could use {finer:?}");
         }
     }
