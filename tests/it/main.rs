@@ -6,6 +6,7 @@ mod support;
 mod cli_serve;
 
 mod deadline_codec;
+mod deadline_layers;
 mod fake_custom_service;
 mod fake_expectations;
 mod fake_handlers;
