@@ -5,6 +5,7 @@ mod support;
 
 mod cli_serve;
 
+mod deadline_chains;
 mod deadline_codec;
 mod deadline_layers;
 mod fake_custom_service;
