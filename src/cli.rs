@@ -12,6 +12,8 @@ use crate::scenario::Scenario;
 
 /// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// `serve` keeps only this many calls in its journal, so its memory stays bounded.
+const JOURNAL_LIMIT: usize = 1000;
 
 /// Command-line arguments of `grpc-chaos`.
 ///
@@ -146,13 +148,15 @@ async fn serve(
         .enforce_deadlines(true)
         .reject_malformed_timeouts(!lenient_timeouts)
         .fault_headers(true)
+        .journal_limit(JOURNAL_LIMIT)
         .start_on(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    builtin::mount_all(&server);
+    // Scenarios first: on a priority tie, the stub mounted first answers.
     for scenario in scenarios {
         scenario.mount(&server);
     }
+    builtin::mount_all(&server);
     let bound = server.addr().unwrap_or(addr);
     // The first line on stdout is the contract scripts read the port from.
     println!("listening on {bound}");

@@ -115,9 +115,18 @@ fn requested_status(echo: Option<&EchoStatus>) -> Result<(), Status> {
     }
 }
 
+/// The largest payload a request may ask for: a small request must not make the server
+/// allocate gigabytes.
+const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
 fn payload(size: i32) -> Result<Payload, Status> {
     let size = usize::try_from(size)
         .map_err(|_| Status::invalid_argument(format!("response size {size} is negative")))?;
+    if size > MAX_PAYLOAD {
+        return Err(Status::resource_exhausted(format!(
+            "response size {size} is over the limit of {MAX_PAYLOAD} bytes"
+        )));
+    }
     Ok(Payload {
         r#type: PayloadType::Compressable as i32,
         body: vec![0; size],

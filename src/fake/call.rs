@@ -260,7 +260,17 @@ impl Call {
             };
             if let Some(raw) = self.rec.read(|c| c.grpc_timeout.clone()) {
                 if let Ok(value) = HeaderValue::from_str(&raw) {
-                    script.headers.append(TIMEOUT_ECHO, value);
+                    // In the initial metadata when there is some; a reply that sends no
+                    // headers (Trailers-Only, a hang) keeps that shape and carries the
+                    // echo in its trailers instead.
+                    let has_headers = !script.headers.is_empty()
+                        || !script.messages.is_empty()
+                        || script.handler.is_some();
+                    if has_headers {
+                        script.headers.append(TIMEOUT_ECHO, value);
+                    } else {
+                        script.trailers.append(TIMEOUT_ECHO, value);
+                    }
                 }
             }
         }
@@ -367,12 +377,7 @@ impl Call {
             tokio::select! {
                 biased;
                 out = from_handler.recv(), if listening => match out {
-                    Some(HandlerOut::Headers(extra)) => {
-                        if let Some(h) = headers.as_mut() {
-                            h.extend(extra.into_headers());
-                        }
-                        self.send_headers(headers).await;
-                    }
+                    Some(HandlerOut::Headers(extra)) => self.handler_headers(headers, extra).await,
                     Some(HandlerOut::Message(message)) => {
                         self.send_message(headers, message).await;
                         sent += 1;
@@ -385,9 +390,12 @@ impl Call {
                         if max_messages.is_some_and(|max| sent >= max) {
                             return Ok(None);
                         }
-                        if let HandlerOut::Message(message) = out {
-                            self.send_message(headers, message).await;
-                            sent += 1;
+                        match out {
+                            HandlerOut::Headers(extra) => self.handler_headers(headers, extra).await,
+                            HandlerOut::Message(message) => {
+                                self.send_message(headers, message).await;
+                                sent += 1;
+                            }
                         }
                     }
                     return Ok(Some(result));
@@ -398,6 +406,17 @@ impl Call {
                 }
             }
         }
+    }
+
+    /// Sends a handler's headers, merged with the reply's own (both kept). Headers go out
+    /// once: metadata a handler sends after that is dropped, as HTTP/2 allows no more.
+    async fn handler_headers(&mut self, headers: &mut Option<HeaderMap>, extra: MetadataMap) {
+        if let Some(h) = headers.as_mut() {
+            for (name, value) in &extra.into_headers() {
+                h.append(name.clone(), value.clone());
+            }
+        }
+        self.send_headers(headers).await;
     }
 
     /// A fresh request stream for a handler, starting with what has already arrived.

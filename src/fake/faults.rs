@@ -25,7 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
 use super::matchers::decode_base64;
-use super::reply::{Ending, Script};
+use super::reply::{header_name, Ending, Script};
 
 const PREFIX: &str = "x-chaos-";
 /// The longest delay a header may ask for (a day): a typo should not park a call forever.
@@ -95,14 +95,9 @@ fn entry(header: &str, value: &HeaderValue) -> Result<(HeaderName, HeaderValue),
     let (key, val) = s
         .split_once('=')
         .ok_or_else(|| invalid(header, value.as_bytes(), expected))?;
-    let key_ok = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'_' | b'-' | b'.'))
-        && !key.starts_with("grpc-");
-    let name = HeaderName::from_bytes(key.as_bytes())
+    let name = header_name(key, key.ends_with("-bin"))
         .ok()
-        .filter(|_| key_ok)
+        .filter(|_| key == key.to_ascii_lowercase())
         .ok_or_else(|| invalid(header, value.as_bytes(), expected))?;
     if key.ends_with("-bin") && decode_base64(val.as_bytes()).is_none() {
         return Err(invalid(header, value.as_bytes(), expected));
@@ -235,7 +230,7 @@ impl Faults {
             },
         }
         if let Some(delay) = self.delay {
-            script.header_delay += delay;
+            script.header_delay = script.header_delay.saturating_add(delay);
         }
         for (name, value) in self.headers {
             script.headers.append(name, value);

@@ -1,5 +1,6 @@
 //! The journal: every call as the fake server saw it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -106,7 +107,7 @@ impl CallEnding {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ReceivedCall {
-    /// Arrival order, from 0.
+    /// Arrival order, from 0 (ids go on counting across [`FakeServer::reset`](super::FakeServer::reset)).
     pub id: usize,
     /// The request path, `/package.Service/Method`.
     pub method: String,
@@ -318,27 +319,46 @@ impl std::error::Error for DecodeMessageError {
     }
 }
 
+/// One call's entry, shared by the journal's list and the call's recorder.
+type Entry = Arc<Mutex<ReceivedCall>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave an entry half-written in a
+    // way that matters to readers, so a poisoned lock is still read.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The shared store of calls, and the count of calls whose handler is still live.
+///
+/// Each call's entry has a lock of its own, which only its recorder writes; the list
+/// holds the entries. Clearing or trimming the list therefore never disturbs a call in
+/// flight: it goes on recording into an entry nobody lists any more.
 #[derive(Debug, Default)]
 pub(crate) struct Journal {
-    calls: Mutex<Vec<ReceivedCall>>,
+    calls: Mutex<VecDeque<Entry>>,
+    next_id: AtomicUsize,
+    /// At most this many calls are kept (the oldest go first); `None` keeps all.
+    limit: Option<usize>,
     changed: Notify,
     live: AtomicUsize,
 }
 
 impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<ReceivedCall>> {
-        // A panic while holding this lock cannot leave a call half-written in a way that
-        // matters to readers, so a poisoned lock is still read.
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn with_limit(limit: Option<usize>) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
-        self.lock().clone()
+        let entries: Vec<Entry> = lock(&self.calls).iter().cloned().collect();
+        entries.iter().map(|e| lock(e).clone()).collect()
     }
 
     pub(crate) fn clear(&self) {
-        self.lock().clear();
+        lock(&self.calls).clear();
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -354,11 +374,9 @@ impl Journal {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let calls = self.lock();
-                if ready(&calls) {
-                    return calls.clone();
-                }
+            let calls = self.snapshot();
+            if ready(&calls) {
+                return calls;
             }
             notified.await;
         }
@@ -366,16 +384,20 @@ impl Journal {
 
     /// Records a new call and returns the recorder that updates it.
     pub(crate) fn open(self: &Arc<Self>, make: impl FnOnce(usize) -> ReceivedCall) -> Recorder {
-        let id = {
-            let mut calls = self.lock();
-            let id = calls.len();
-            calls.push(make(id));
-            id
-        };
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let entry = Arc::new(Mutex::new(make(id)));
+        {
+            let mut calls = lock(&self.calls);
+            calls.push_back(Arc::clone(&entry));
+            while self.limit.is_some_and(|limit| calls.len() > limit) {
+                calls.pop_front();
+            }
+        }
         self.live.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_waiters();
         Recorder {
             journal: Arc::clone(self),
+            entry,
             id,
         }
     }
@@ -385,6 +407,7 @@ impl Journal {
 #[derive(Debug)]
 pub(crate) struct Recorder {
     journal: Arc<Journal>,
+    entry: Entry,
     id: usize,
 }
 
@@ -394,14 +417,14 @@ impl Recorder {
     }
 
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ReceivedCall) -> R) -> R {
-        let out = f(&mut self.journal.lock()[self.id]);
+        let out = f(&mut lock(&self.entry));
         self.journal.changed.notify_waiters();
         out
     }
 
     /// Reads the entry without changing it.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&ReceivedCall) -> R) -> R {
-        f(&self.journal.lock()[self.id])
+        f(&lock(&self.entry))
     }
 
     /// Sets the ending unless one is set already (the first ending wins).

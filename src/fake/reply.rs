@@ -643,7 +643,25 @@ fn add_binary(
     }
 }
 
-/// Lowercases and checks a custom metadata key against `[0-9a-z_.-]+`.
+/// Headers that HTTP/2 forbids (connection-specific) or that gRPC itself sets.
+const RESERVED: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "host",
+    "content-type",
+    "content-length",
+    "user-agent",
+];
+
+/// The `grpc-` names a reply may set: those the retry machinery reads (gRFC A6).
+const ALLOWED_GRPC: [&str; 2] = ["grpc-retry-pushback-ms", "grpc-previous-rpc-attempts"];
+
+/// Lowercases and checks a custom metadata key against `[0-9a-z_.-]+`, refusing names
+/// HTTP/2 forbids and `grpc-` names gRPC owns.
 pub(crate) fn header_name(key: &str, binary: bool) -> Result<HeaderName, String> {
     let key = key.to_ascii_lowercase();
     if key.is_empty() {
@@ -654,6 +672,11 @@ pub(crate) fn header_name(key: &str, binary: bool) -> Result<HeaderName, String>
         .find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='z' | '_' | '-' | '.'))
     {
         return Err(format!("character {c:?} at {i} is outside [0-9a-z_.-]"));
+    }
+    if RESERVED.contains(&key.as_str())
+        || (key.starts_with("grpc-") && !ALLOWED_GRPC.contains(&key.as_str()))
+    {
+        return Err("reserved: gRPC or HTTP/2 owns this header".into());
     }
     if binary != key.ends_with("-bin") {
         return Err(if binary {

@@ -283,6 +283,12 @@ impl FakeServer {
             match task {
                 // A connection that ends in error has already been logged.
                 Some(task) => {
+                    // Should this wait be cut short, dropping the server still aborts it.
+                    self.state
+                        .awaited
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(task.abort_handle());
                     let _ = task.await;
                 }
                 None => return,
@@ -360,6 +366,7 @@ impl FakeServer {
 impl Drop for FakeServer {
     fn drop(&mut self) {
         let verdict = self.state.verify();
+        self.stop_accepting();
         self.state.shut_down();
         // Never panic while already panicking: that would abort and hide the first failure.
         if let Err(e) = verdict {
@@ -376,6 +383,7 @@ pub(crate) struct Options {
     pub(crate) enforce_deadlines: bool,
     pub(crate) reject_malformed_timeouts: bool,
     pub(crate) fault_headers: bool,
+    pub(crate) journal_limit: Option<usize>,
 }
 
 /// Builds a [`FakeServer`] with options. Every option is off by default, so that the
@@ -423,6 +431,17 @@ impl FakeServerBuilder {
     /// ```
     pub fn fault_headers(mut self, on: bool) -> Self {
         self.options.fault_headers = on;
+        self
+    }
+
+    /// Keeps only the latest `calls` calls in the journal (the oldest go first), so a
+    /// long-running server's memory stays bounded. By default every call is kept.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().journal_limit(1000);
+    /// ```
+    pub fn journal_limit(mut self, calls: usize) -> Self {
+        self.options.journal_limit = Some(calls);
         self
     }
 
@@ -480,6 +499,8 @@ pub(crate) struct State {
     origin: Instant,
     /// Connection tasks (and the accept loop), aborted when the server is dropped.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Tasks taken out of `tasks` by a graceful shutdown, still aborted on drop.
+    awaited: Mutex<Vec<AbortHandle>>,
     /// Tells every connection to finish gracefully (GOAWAY, then let streams end).
     draining: watch::Sender<bool>,
     pub(crate) options: Options,
@@ -492,10 +513,11 @@ impl State {
             options,
             fail_counts: FailFirstCounts::default(),
             stubs: Mutex::new(Vec::new()),
-            journal: Arc::new(Journal::default()),
+            journal: Arc::new(Journal::with_limit(options.journal_limit)),
             next_stub: AtomicU64::new(0),
             origin: Instant::now(),
             tasks: Mutex::new(Vec::new()),
+            awaited: Mutex::new(Vec::new()),
             draining: watch::channel(false).0,
         }
     }
@@ -511,6 +533,14 @@ impl State {
     }
 
     fn shut_down(&self) {
+        for task in self
+            .awaited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
         for task in self
             .tasks
             .lock()
@@ -563,7 +593,14 @@ impl State {
     /// a stub that could answer it needs the message. Reading otherwise would deadlock a
     /// bidi client that waits for the response headers before it sends.
     pub(crate) fn needs_message_for(&self, request: &CallRequest) -> bool {
-        self.stubs().iter().any(|s| s.wants_message_for(request))
+        let stubs = self.stubs();
+        // The stub that would answer if every message matcher held.
+        let best = stubs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.could_match_without_message(request))
+            .min_by_key(|(i, s)| (s.priority(), *i));
+        best.is_some_and(|(_, s)| s.needs_message())
     }
 
     /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
@@ -577,7 +614,10 @@ impl State {
             .map(|(i, _)| i);
         if let Some(i) = best {
             let stub = &mut stubs[i];
-            return (Some(stub.label()), stub.answer(call_id, request));
+            let (label, reply) = (stub.label(), stub.answer(call_id));
+            // The reply may run user code (a responder): never under the stubs' lock.
+            drop(stubs);
+            return (Some(label), reply.resolve(request));
         }
         let message = unmatched_message(&stubs, request);
         (None, Script::from_status(Status::unimplemented(message)))

@@ -5,7 +5,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use super::matchers::{BoxedMatch, CallRequest, Match};
-use super::reply::{Reply, Script};
+use super::reply::Reply;
 use super::server::{FakeServer, State};
 use super::ReceivedCall;
 
@@ -338,7 +338,7 @@ impl Mounted {
         self.stub.priority
     }
 
-    fn needs_message(&self) -> bool {
+    pub(crate) fn needs_message(&self) -> bool {
         self.stub.reply.needs_message() || self.stub.matchers.iter().any(|m| m.0.needs_message())
     }
 
@@ -360,11 +360,9 @@ impl Mounted {
         (self.stub.matchers.len() - failed.len(), failed)
     }
 
-    /// Whether this stub might answer and would need the first message to decide or to
-    /// build its reply: every matcher that does not need the message holds.
-    pub(crate) fn wants_message_for(&self, request: &CallRequest) -> bool {
-        self.needs_message()
-            && !self.exhausted()
+    /// Whether every matcher that does not need the first message holds.
+    pub(crate) fn could_match_without_message(&self, request: &CallRequest) -> bool {
+        !self.exhausted()
             && self
                 .stub
                 .matchers
@@ -377,9 +375,10 @@ impl Mounted {
         !self.exhausted() && self.stub.matchers.iter().all(|m| m.0.matches(request))
     }
 
-    pub(crate) fn answer(&mut self, call_id: usize, request: &CallRequest) -> Script {
+    /// Counts the call and hands out the reply to resolve (outside the stubs' lock).
+    pub(crate) fn answer(&mut self, call_id: usize) -> Reply {
         self.calls.push(call_id);
-        self.stub.reply.resolve(request)
+        self.stub.reply.clone()
     }
 
     /// The unmet expectation, as one line, if any.

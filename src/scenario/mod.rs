@@ -342,7 +342,7 @@ impl Ctx<'_> {
     ) -> Built<Reply> {
         let r = spec.get_ref();
         if let Some(seq) = &r.sequence {
-            if !is_only_sequence(r) {
+            if !is_only(r, Only::Sequence) {
                 return Err(self.at(
                     spec,
                     "a reply with `sequence` takes no other keys: put them in its entries",
@@ -355,6 +355,12 @@ impl Ctx<'_> {
             return Ok(Reply::sequence(replies));
         }
         if let Some(chance) = &r.chance {
+            if !is_only(r, Only::Chance) {
+                return Err(self.at(
+                    spec,
+                    "a reply with `chance` takes no other keys: put them in `hit` and `miss`",
+                ));
+            }
             let c = chance.get_ref();
             if !(0.0..=1.0).contains(&c.probability) {
                 return Err(self.at(chance, "expected a probability from 0 to 1"));
@@ -507,14 +513,18 @@ impl MessageSpec {
     }
 }
 
-fn is_only_sequence(r: &ReplySpec) -> bool {
-    let ReplySpec { sequence, .. } = r;
-    let bare = ReplySpec {
-        sequence: None,
-        ..Default::default()
-    };
-    sequence.is_some()
-        && r.delay_ms == bare.delay_ms
+/// Which key must stand alone in its reply table.
+#[derive(PartialEq)]
+enum Only {
+    Sequence,
+    Chance,
+}
+
+/// Whether `r` holds nothing but its `sequence` (or its `chance`).
+fn is_only(r: &ReplySpec, key: Only) -> bool {
+    (r.sequence.is_some() == (key == Only::Sequence))
+        && (r.chance.is_some() == (key == Only::Chance))
+        && r.delay_ms.is_none()
         && r.headers.is_empty()
         && r.headers_bin.is_empty()
         && r.trailers.is_empty()
@@ -527,7 +537,6 @@ fn is_only_sequence(r: &ReplySpec) -> bool {
         && r.reset.is_none()
         && r.end_after_ms.is_none()
         && r.wait_for_half_close.is_none()
-        && r.chance.is_none()
 }
 
 /// The canonical status code names (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …).

@@ -133,3 +133,54 @@ async fn an_unmatched_call_with_no_stubs_says_so() {
         "grpc-chaos: no stub matched /pb.Greeter/SayHello; no stubs are mounted"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn reset_with_a_call_in_flight_keeps_recording_safely() {
+    let _w = watchdog("reset_with_a_call_in_flight_keeps_recording_safely");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::hang())
+        .mount(&server);
+    let mut client = greeter(&server);
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.set_timeout(ms(100));
+    let in_flight = tokio::spawn(async move { client.say_hello(request).await });
+    server.wait_for_calls(1).await;
+
+    server.reset();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("after reset")))
+        .mount(&server);
+
+    assert_eq!(
+        in_flight.await.unwrap().unwrap_err().code(),
+        Code::Cancelled
+    );
+    server.wait_for_idle().await;
+    let answered = greeter(&server).say_hello(hello("Ada")).await.unwrap();
+    assert_eq!(answered.into_inner().message, "after reset");
+    let calls = server.received_calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "the call from before the reset is no longer listed"
+    );
+    assert_eq!(calls[0].id, 1, "ids go on counting");
+}
+
+#[tokio::test]
+async fn a_dropped_tcp_server_stops_answering() {
+    let _w = watchdog("a_dropped_tcp_server_stops_answering");
+    let server = FakeServer::start().await;
+    Stub::given(any())
+        .respond_with(Reply::empty())
+        .mount(&server);
+    let uri = server.uri();
+    drop(server);
+
+    let err = grpc_chaos::pb::greeter_client::GreeterClient::connect(uri)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("transport"), "{err}");
+}

@@ -209,6 +209,8 @@ async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_
         ("x-chaos-hang", "yes"),
         ("x-chaos-fail-first", "2"),
         ("x-chaos-dealy-ms", "5"),
+        ("x-chaos-header", "connection=close"),
+        ("x-chaos-trailer", "grpc-status=0"),
     ] {
         let err = client
             .say_hello(with_headers(&[(header, value)]))

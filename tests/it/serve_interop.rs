@@ -72,6 +72,15 @@ async fn empty_unary_and_large_unary() {
     let payload = response.payload.unwrap();
     assert_eq!(payload.r#type, PayloadType::Compressable as i32);
     assert_eq!(payload.body, vec![0u8; 314_159]);
+    // A small request cannot make the server allocate gigabytes.
+    let huge = SimpleRequest {
+        response_size: i32::MAX,
+        ..Default::default()
+    };
+    assert_eq!(
+        client.unary_call(huge).await.unwrap_err().code(),
+        Code::ResourceExhausted
+    );
 }
 
 #[tokio::test]
