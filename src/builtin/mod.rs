@@ -16,6 +16,7 @@
 //! ```
 
 mod interop;
+pub(crate) mod registry;
 
 pub use interop::mount_test_service;
 
@@ -23,6 +24,10 @@ use crate::fake::{method, CallHandle, FakeServer, Reply, Stub};
 use crate::pb::{HelloReply, HelloRequest};
 
 /// Built-in stubs answer only when no stub of the user's (default priority 5) matches.
+///
+/// ```
+/// assert!(grpc_chaos::builtin::BUILTIN_PRIORITY > 5);
+/// ```
 pub const BUILTIN_PRIORITY: u8 = 200;
 
 /// How many greetings `SayHelloStream` sends.

@@ -8,6 +8,14 @@
 //! malformed values silently and accepts `+1S`; [`parse_grpc_timeout`] follows the spec
 //! to the letter and says what is wrong with a bad value.
 //!
+//! Where the strict parser and tonic's disagree (a differential test,
+//! `tests/it/deadline_differential.rs`, pins the list): tonic reads the digits with
+//! `u64::from_str`, which takes a leading `+`, so it accepts `+1S` as one second and
+//! `+0m` as zero, both outside the grammar. On every other value tried (valid ones,
+//! signs, spaces, a ninth digit, lowercase `s`, unknown units, decimals, empty) the two
+//! agree; tonic then ignores the values it cannot read, where [`DeadlineLayer`] answers
+//! INTERNAL unless it is [`lenient`](DeadlineLayer::lenient).
+//!
 //! ```
 //! use std::time::Duration;
 //! use grpc_chaos::deadline::{format_grpc_timeout, parse_grpc_timeout};

@@ -274,7 +274,20 @@ impl Call {
                 }
             }
         }
-        tracing::info!(call = call_id, method = %request.method, stub = label.as_deref().unwrap_or("none"), "call started");
+        // The shape is known for the built-in protos; for any other path only the
+        // messages that flow can tell.
+        let shape = crate::builtin::registry::find(&request.method);
+        let flag = |f: fn(&crate::builtin::registry::BuiltinMethod) -> bool| {
+            shape.map_or("unknown", |m| if f(m) { "true" } else { "false" })
+        };
+        tracing::info!(
+            call = call_id,
+            method = %request.method,
+            client_streaming = flag(|m| m.client_streaming),
+            server_streaming = flag(|m| m.server_streaming),
+            stub = label.as_deref().unwrap_or("none"),
+            "call started"
+        );
         self.rec.update(|c| c.stub = label);
         self.play(script, request).await;
     }

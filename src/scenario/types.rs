@@ -38,31 +38,7 @@ pub(crate) fn encode(type_name: &str, fields: toml::Value) -> Result<Vec<u8>, St
 
 /// The (request, response) message types of a built-in method.
 pub(crate) fn method_types(path: &str) -> Option<(&'static str, &'static str)> {
-    Some(match path {
-        "/pb.Greeter/SayHello"
-        | "/pb.Greeter/SayHelloStream"
-        | "/pb.Greeter/SayHelloClientStream"
-        | "/pb.Greeter/SayHelloBidiStream" => ("pb.HelloRequest", "pb.HelloReply"),
-        "/grpc.testing.TestService/EmptyCall"
-        | "/grpc.testing.TestService/UnimplementedCall"
-        | "/grpc.testing.UnimplementedService/UnimplementedCall" => {
-            ("grpc.testing.Empty", "grpc.testing.Empty")
-        }
-        "/grpc.testing.TestService/UnaryCall" | "/grpc.testing.TestService/CacheableUnaryCall" => {
-            ("grpc.testing.SimpleRequest", "grpc.testing.SimpleResponse")
-        }
-        "/grpc.testing.TestService/StreamingInputCall" => (
-            "grpc.testing.StreamingInputCallRequest",
-            "grpc.testing.StreamingInputCallResponse",
-        ),
-        "/grpc.testing.TestService/StreamingOutputCall"
-        | "/grpc.testing.TestService/FullDuplexCall"
-        | "/grpc.testing.TestService/HalfDuplexCall" => (
-            "grpc.testing.StreamingOutputCallRequest",
-            "grpc.testing.StreamingOutputCallResponse",
-        ),
-        _ => return None,
-    })
+    crate::builtin::registry::find(path).map(|m| (m.request, m.response))
 }
 
 /// Whether two encodings are the same message of the named built-in type (decoded and

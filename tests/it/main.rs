@@ -7,6 +7,7 @@ mod cli_serve;
 
 mod deadline_chains;
 mod deadline_codec;
+mod deadline_differential;
 mod deadline_layers;
 mod fake_custom_service;
 mod fake_expectations;
