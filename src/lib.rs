@@ -31,8 +31,11 @@ pub mod builtin;
 pub mod cli;
 pub mod deadline;
 pub mod fake;
+pub mod metadata;
 pub mod pb;
 pub mod scenario;
+#[cfg(feature = "strategy")]
+pub mod strategy;
 pub mod watchdog;
 
 /// Compiles the README's Rust examples as doc tests, so they cannot go stale.

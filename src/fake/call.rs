@@ -169,6 +169,14 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         .headers
         .get("grpc-encoding")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let oversized = state.options.metadata_limit.and_then(|limit| {
+        let size = crate::metadata::header_list_size(&parts.headers);
+        (size > limit).then(|| {
+            Status::resource_exhausted(format!(
+                "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {limit}"
+            ))
+        })
+    });
     let faults = if state.options.fault_headers {
         Faults::parse(&parts.headers)
     } else {
@@ -208,6 +216,9 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         to_handler: None,
         forwarded: 0,
     };
+    if let Some(status) = oversized {
+        return call.finish(status, HeaderMap::new()).await;
+    }
     let deadline = deadline.filter(|_| state.options.enforce_deadlines);
     match deadline {
         None => call.answer(&state, request, faults).await,

@@ -27,6 +27,8 @@ use super::stub::{Mounted, Stub, VerificationError};
 const DUPLEX_BUFFER: usize = 64 * 1024;
 /// The URI in-memory channels use; nothing resolves it.
 const IN_MEMORY_URI: &str = "http://in-memory.grpc-chaos.invalid";
+/// The HTTP/2 header-list limit when the server checks metadata size itself.
+const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
 /// How many stubs an UNIMPLEMENTED message lists as the closest.
 const CLOSEST_STUBS: usize = 3;
 
@@ -384,6 +386,7 @@ pub(crate) struct Options {
     pub(crate) reject_malformed_timeouts: bool,
     pub(crate) fault_headers: bool,
     pub(crate) journal_limit: Option<usize>,
+    pub(crate) metadata_limit: Option<usize>,
 }
 
 /// Builds a [`FakeServer`] with options. Every option is off by default, so that the
@@ -442,6 +445,19 @@ impl FakeServerBuilder {
     /// ```
     pub fn journal_limit(mut self, calls: usize) -> Self {
         self.options.journal_limit = Some(calls);
+        self
+    }
+
+    /// Answers a request whose header list is over `bytes` (as HTTP/2 counts it: name +
+    /// value + 32 per entry) with RESOURCE_EXHAUSTED, and keeps the connection: the
+    /// server's HTTP/2 limit is raised to 1 MiB so such requests reach the check instead
+    /// of failing with HTTP 431 or a GOAWAY.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().metadata_limit(8 * 1024);
+    /// ```
+    pub fn metadata_limit(mut self, bytes: usize) -> Self {
+        self.options.metadata_limit = Some(bytes);
         self
     }
 
@@ -559,9 +575,12 @@ impl State {
         let state = Arc::clone(self);
         let service =
             hyper::service::service_fn(move |request| call::serve(Arc::clone(&state), request));
-        let connection = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(io), service);
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        if self.options.metadata_limit.is_some() {
+            builder.max_header_list_size(RAISED_HEADER_LIST_LIMIT);
+        }
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         let mut draining = self.draining.subscribe();
         let task = tokio::spawn(async move {
             tokio::pin!(connection);

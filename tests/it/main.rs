@@ -15,6 +15,7 @@ mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
+mod metadata_props;
 mod scenario_files;
 mod serve_faults;
 mod serve_interop;
