@@ -2,6 +2,8 @@
 //! in-memory transport on a current-thread runtime, both measured in the same run.
 //! Prints the ratio of the medians at the end.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -128,14 +130,6 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     fake.reset();
 }
 
-/// The median criterion measured, in ns, read from its own report.
-fn median_ns(id: &str) -> Option<f64> {
-    let path = format!("target/criterion/{GROUP}/{id}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,14 +140,5 @@ fn main() {
         .configure_from_args();
     bench_unary(&mut c, &rt);
     c.final_summary();
-    if let (Some(base), Some(fake)) = (median_ns("hand_written_tonic"), median_ns("fake_server")) {
-        println!(
-            "{GROUP}: hand-written tonic median {:.2} µs, fake server median {:.2} µs, \
-             fake/hand-written = {:.3} (throughput ratio {:.3})",
-            base / 1e3,
-            fake / 1e3,
-            fake / base,
-            base / fake
-        );
-    }
+    common::print_ratios(GROUP, "hand_written_tonic", &["fake_server"]);
 }

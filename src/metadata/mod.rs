@@ -77,6 +77,20 @@ impl Value {
             Value::Binary(b) => encode_binary(b),
         }
     }
+
+    /// The length of [`Value::encoded`], without encoding (unpadded base64: ⌈4n/3⌉).
+    ///
+    /// ```
+    /// use grpc_chaos::metadata::Value;
+    /// let v = Value::Binary(vec![7; 5]);
+    /// assert_eq!(v.encoded_len(), v.encoded().len());
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Value::Ascii(s) => s.len(),
+            Value::Binary(b) => (b.len() * 4).div_ceil(3),
+        }
+    }
 }
 
 /// Why metadata cannot be built or sent.

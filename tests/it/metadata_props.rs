@@ -325,3 +325,11 @@ fn a_client_sees_the_size_error_before_sending() {
         }
     );
 }
+
+proptest! {
+    #[test]
+    fn encoded_len_matches_the_encoding(bytes in binary_value()) {
+        let v = Value::Binary(bytes);
+        prop_assert_eq!(v.encoded_len(), v.encoded().len());
+    }
+}
