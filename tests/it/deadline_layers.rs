@@ -195,14 +195,8 @@ async fn the_client_layer_ends_a_server_stream_at_its_deadline_and_the_fake_sees
         .await
         .unwrap()
         .into_inner();
-    let mut got = 0;
-    let status = loop {
-        match stream.message().await {
-            Ok(Some(_)) => got += 1,
-            Ok(None) => panic!("must not end normally"),
-            Err(status) => break status,
-        }
-    };
+    let (messages, status) = read_until_error(&mut stream).await;
+    let got = messages.len();
 
     assert_eq!(
         (status.code(), got, t0.elapsed()),
@@ -256,14 +250,8 @@ async fn the_client_layer_ends_client_and_bidi_streams_at_their_deadline() {
         .await
         .unwrap()
         .into_inner();
-    let mut echoed = 0;
-    let status = loop {
-        match stream.message().await {
-            Ok(Some(_)) => echoed += 1,
-            Ok(None) => panic!("must not end normally"),
-            Err(status) => break status,
-        }
-    };
+    let (messages, status) = read_until_error(&mut stream).await;
+    let echoed = messages.len();
     assert_eq!(
         (status.code(), echoed, t1.elapsed()),
         (Code::DeadlineExceeded, 3, ms(250))
@@ -300,14 +288,8 @@ async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
     request.set_timeout(ms(350));
 
     let mut stream = a.say_hello_stream(request).await.unwrap().into_inner();
-    let mut got = Vec::new();
-    let status = loop {
-        match stream.message().await {
-            Ok(Some(m)) => got.push(m.message),
-            Ok(None) => panic!("must not end normally"),
-            Err(status) => break status,
-        }
-    };
+    let (messages, status) = read_until_error(&mut stream).await;
+    let got: Vec<String> = messages.into_iter().map(|m| m.message).collect();
 
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert_eq!(t0.elapsed(), ms(350));

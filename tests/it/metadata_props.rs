@@ -139,6 +139,9 @@ fn echo_stub(server: &FakeServer, headers: &Metadata, trailers: &Metadata, code:
     Stub::given(method(SAY_HELLO))
         .respond_with(unary.clone())
         .mount(server);
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(unary.clone())
+        .mount(server);
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(unary)
         .mount(server);
@@ -199,6 +202,20 @@ fn round_trip(
             prop_assert_eq!(received(&md, "h-"), by_key(&headers));
         }
 
+        // Client streaming: like unary, trailers merged into the response metadata.
+        let mut uploads = Request::new(tokio_stream::iter([hello("c1"), hello("c2")]));
+        *uploads.metadata_mut() = request_md.to_metadata_map().unwrap();
+        let upload = client.say_hello_client_stream(uploads).await;
+        prop_assert_eq!(upload.is_ok(), ok);
+        let md = match &upload {
+            Ok(r) => r.metadata().clone(),
+            Err(s) => s.metadata().clone(),
+        };
+        prop_assert_eq!(received(&md, "t-"), by_key(&trailers));
+        if ok {
+            prop_assert_eq!(received(&md, "h-"), by_key(&headers));
+        }
+
         // Server streaming: headers at the call, trailers at the end.
         let response = client.say_hello_stream(with_md("s")).await;
         if let Ok(response) = response {
@@ -234,7 +251,7 @@ fn round_trip(
         prop_assert_eq!(received(&end, "t-"), by_key(&trailers));
 
         // Every request arrived in the journal exactly.
-        for call in server.wait_for_ended_calls(3).await {
+        for call in server.wait_for_ended_calls(4).await {
             prop_assert_eq!(
                 received(&call.metadata, "r-"),
                 by_key(&request_md),

@@ -79,14 +79,8 @@ async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
         }
         let expected = headers[0].1.parse::<usize>().unwrap();
         let mut stream = client.say_hello_stream(request).await.unwrap().into_inner();
-        let mut got = 0;
-        let status = loop {
-            match stream.message().await {
-                Ok(Some(_)) => got += 1,
-                Ok(None) => panic!("the stream must abort"),
-                Err(status) => break status,
-            }
-        };
+        let (messages, status) = read_until_error(&mut stream).await;
+        let got = messages.len();
         assert_eq!((got, status.code()), (expected, code));
     }
 }

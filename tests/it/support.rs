@@ -129,3 +129,15 @@ pub fn serve_in_memory(
         }),
     )
 }
+
+/// Reads a response stream that must fail: its messages, then the status that ended it.
+pub async fn read_until_error<T>(stream: &mut tonic::Streaming<T>) -> (Vec<T>, tonic::Status) {
+    let mut messages = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(m)) => messages.push(m),
+            Ok(None) => panic!("the stream ended normally; it must fail"),
+            Err(status) => return (messages, status),
+        }
+    }
+}
