@@ -14,6 +14,9 @@ use crate::scenario::Scenario;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// `serve` keeps only this many calls in its journal, so its memory stays bounded.
 const JOURNAL_LIMIT: usize = 1000;
+/// Request metadata over this gets RESOURCE_EXHAUSTED (the limit HTTP/2 servers such as
+/// tonic's apply by default, where they answer HTTP 431 or tear the connection down).
+const METADATA_LIMIT: usize = 16 * 1024;
 
 /// Command-line arguments of `grpc-chaos`.
 ///
@@ -149,6 +152,7 @@ async fn serve(
         .reject_malformed_timeouts(!lenient_timeouts)
         .fault_headers(true)
         .journal_limit(JOURNAL_LIMIT)
+        .metadata_limit(METADATA_LIMIT)
         .start_on(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -17,5 +17,6 @@ mod fake_tcp;
 mod fake_unary;
 mod metadata_props;
 mod scenario_files;
+mod serve_bad_input;
 mod serve_faults;
 mod serve_interop;

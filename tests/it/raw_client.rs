@@ -24,7 +24,7 @@ impl RawResponse {
     }
 }
 
-fn frame(message: &[u8]) -> Bytes {
+pub fn frame(message: &[u8]) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_u8(0);
     buf.put_u32(message.len() as u32);
@@ -41,6 +41,17 @@ pub async fn call(
     message: &[u8],
     half_close: bool,
 ) -> RawResponse {
+    call_raw(addr, path, headers, frame(message), half_close).await
+}
+
+/// Like [`call`], with the request body given as raw bytes: framing mistakes included.
+pub async fn call_raw(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    half_close: bool,
+) -> RawResponse {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
@@ -54,7 +65,7 @@ pub async fn call(
     let (response, mut send) = client
         .send_request(request.body(()).unwrap(), false)
         .unwrap();
-    send.send_data(frame(message), half_close).unwrap();
+    send.send_data(body, half_close).unwrap();
     let response = response.await.unwrap();
     let headers = response.headers().clone();
     let mut body = response.into_body();
