@@ -21,6 +21,9 @@ async fn still_answers(served: &Served) {
     assert_eq!(ok.messages.len(), 1);
 }
 
+/// What the case is, the path, extra headers, the raw body, and the status it must get.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
+
 fn prefix(compressed: u8, len: u32, body: &[u8]) -> bytes::Bytes {
     let mut buf = BytesMut::new();
     buf.put_u8(compressed);
@@ -36,7 +39,7 @@ async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
     let greeting = hello("Ada").encode_to_vec();
     let big = "a".repeat(20 * 1024);
     let huge = "a".repeat(100 * 1024);
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, bytes::Bytes, u32)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "length prefix longer than the body",
             SAY_HELLO,
