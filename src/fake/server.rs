@@ -298,6 +298,24 @@ impl FakeServer {
         }
     }
 
+    /// Drops every open connection at once, as a network failure would: calls in flight
+    /// end (the journal records them as cancelled at this instant, the clients see
+    /// UNAVAILABLE), and the server stays up for new connections.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// server.drop_connections();
+    /// # }
+    /// ```
+    pub fn drop_connections(&self) {
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.state.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            task.abort();
+        }
+    }
+
     /// Waits until no call has a live handler (every call has ended and been dropped).
     ///
     /// ```

@@ -3,6 +3,7 @@
 mod raw_client;
 mod support;
 
+mod call_endings;
 mod cli_serve;
 
 mod deadline_chains;
