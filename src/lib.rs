@@ -28,6 +28,7 @@
 //! ```
 
 pub mod builtin;
+pub mod cancel;
 pub mod cli;
 pub mod deadline;
 pub mod fake;

@@ -104,11 +104,9 @@ fn service_a(
         b: propagating(b.channel()),
         per_hop,
     };
-    GreeterClient::new(serve_in_memory(
-        Server::builder()
-            .layer(layer)
-            .add_service(GreeterServer::new(a)),
-    ))
+    GreeterClient::new(serve_in_memory!(Server::builder()
+        .layer(layer)
+        .add_service(GreeterServer::new(a)),))
 }
 
 fn fake_b() -> FakeServer {

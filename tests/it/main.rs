@@ -4,6 +4,7 @@ mod raw_client;
 mod support;
 
 mod call_endings;
+mod cancel_signal;
 mod cli_serve;
 
 mod deadline_chains;
