@@ -367,6 +367,18 @@ impl FakeServer {
         self.state.verify()
     }
 
+    /// Forgets the calls received so far (stubs stay mounted, and their counts too);
+    /// calls in flight go on recording, unlisted.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// server.clear_received_calls();
+    /// assert!(server.received_calls().is_empty());
+    /// ```
+    pub fn clear_received_calls(&self) {
+        self.state.journal.clear();
+    }
+
     /// Unmounts every stub (without verifying) and clears the journal.
     ///
     /// ```

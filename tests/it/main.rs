@@ -17,6 +17,7 @@ mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
+mod load;
 mod metadata_props;
 mod scenario_files;
 mod serve_bad_input;

@@ -17,6 +17,11 @@ pub fn watchdog(name: &str) -> Watchdog {
     Watchdog::arm(name, WALL_CLOCK_LIMIT)
 }
 
+/// A watchdog with its own limit, for the few tests that are long on purpose.
+pub fn watchdog_for(name: &str, limit: Duration) -> Watchdog {
+    Watchdog::arm(name, limit)
+}
+
 pub fn greeter(server: &FakeServer) -> GreeterClient<Channel> {
     GreeterClient::new(server.channel())
 }
