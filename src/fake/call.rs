@@ -263,6 +263,16 @@ impl Call {
         }
         let call_id = self.rec.read(|c| c.id);
         let (label, mut script) = state.answer(call_id, &request);
+        if script.echo_test_metadata {
+            for (name, into) in [
+                ("x-grpc-test-echo-initial", &mut script.headers),
+                ("x-grpc-test-echo-trailing-bin", &mut script.trailers),
+            ] {
+                for value in request.metadata.as_ref().get_all(name) {
+                    into.append(name, value.clone());
+                }
+            }
+        }
         if state.options.fault_headers {
             script = match faults {
                 Ok(Some(faults)) => faults.apply(script, &state.fail_counts),

@@ -107,6 +107,9 @@ pub(crate) struct Script {
     pub(crate) handler: Option<Handler>,
     /// At most this many messages are sent; then the ending comes at once (abort).
     pub(crate) max_messages: Option<usize>,
+    /// Whether the request's `x-grpc-test-echo-initial` and
+    /// `x-grpc-test-echo-trailing-bin` are echoed (the interop `custom_metadata` case).
+    pub(crate) echo_test_metadata: bool,
     /// Whether the ending waits for the client to half-close its request stream.
     pub(crate) wait_for_half_close: bool,
     /// Mistakes made while building (bad header names or values); the call fails with
@@ -133,6 +136,7 @@ impl Script {
             trailers: HeaderMap::new(),
             handler: None,
             max_messages: None,
+            echo_test_metadata: false,
             wait_for_half_close: true,
             problems: Vec::new(),
         }
@@ -504,6 +508,17 @@ impl Reply {
     /// ```
     pub fn end_after(self, delay: Duration) -> Self {
         self.map(move |s| s.ending_delay = delay)
+    }
+
+    /// Echoes the request's `x-grpc-test-echo-initial` in the initial metadata and its
+    /// `x-grpc-test-echo-trailing-bin` in the trailing metadata, unchanged, the way the
+    /// interop suite's `custom_metadata` case expects of any server.
+    ///
+    /// ```
+    /// let r = grpc_chaos::fake::Reply::empty().echo_test_metadata();
+    /// ```
+    pub fn echo_test_metadata(self) -> Self {
+        self.map(|s| s.echo_test_metadata = true)
     }
 
     /// Ends without waiting for the client to half-close.

@@ -42,6 +42,8 @@ impl Shape {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
     ClientDrops,
+    /// tonic's `Request::cancellation_handle().cancel()`.
+    ClientCancels,
     DeadlinePasses,
     ServerAborts,
     ServerResets,
@@ -73,11 +75,21 @@ fn reply_for(shape: Shape, end: End) -> Reply {
     }
 }
 
-/// A request carrying the deadline when the case is about deadlines.
-fn request<T>(message: T, end: End) -> tonic::Request<T> {
+/// When a cancel through tonic's handle did nothing, the client drops the call here.
+const DROP_AT: Duration = Duration::from_millis(450);
+
+/// Where the case's cancellation handle waits for the moment to cancel.
+type Handle = std::sync::Arc<std::sync::Mutex<Option<tonic::CancellationHandle>>>;
+
+/// A request carrying the deadline when the case is about deadlines, and handing out
+/// its cancellation handle when the case is about that.
+fn request<T>(message: T, end: End, handle: &Handle) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     if end == End::DeadlinePasses {
         r.set_timeout(END_AT);
+    }
+    if end == End::ClientCancels {
+        *handle.lock().unwrap() = Some(r.cancellation_handle());
     }
     r
 }
@@ -99,26 +111,35 @@ async fn drive(shape: Shape, end: End, server: &FakeServer) -> (usize, Option<St
         }
     });
     let requests = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let handle = Handle::default();
 
     let mut received = 0;
     let call = async {
         let stream = match shape {
             Shape::Unary => {
                 return client
-                    .say_hello(request(hello("one"), end))
+                    .say_hello(request(hello("one"), end, &handle))
                     .await
                     .map(|_| 1)
                     .map_err(Some)
             }
             Shape::ClientStreaming => {
                 return client
-                    .say_hello_client_stream(request(requests, end))
+                    .say_hello_client_stream(request(requests, end, &handle))
                     .await
                     .map(|_| 1)
                     .map_err(Some)
             }
-            Shape::ServerStreaming => client.say_hello_stream(request(hello("one"), end)).await,
-            Shape::Bidi => client.say_hello_bidi_stream(request(requests, end)).await,
+            Shape::ServerStreaming => {
+                client
+                    .say_hello_stream(request(hello("one"), end, &handle))
+                    .await
+            }
+            Shape::Bidi => {
+                client
+                    .say_hello_bidi_stream(request(requests, end, &handle))
+                    .await
+            }
         };
         let mut stream = stream.map_err(Some)?.into_inner();
         loop {
@@ -134,6 +155,19 @@ async fn drive(shape: Shape, end: End, server: &FakeServer) -> (usize, Option<St
             Ok(done) => done,
             Err(_) => Err(None),
         },
+        End::ClientCancels => {
+            let cancel = async {
+                tokio::time::sleep(END_AT).await;
+                if let Some(handle) = handle.lock().unwrap().take() {
+                    handle.cancel();
+                }
+            };
+            // The handle only cancels a request stream still open: after that, drop.
+            match tokio::time::timeout(DROP_AT, async { tokio::join!(call, cancel).0 }).await {
+                Ok(done) => done,
+                Err(_) => Err(None),
+            }
+        }
         End::ConnectionDrops => {
             let cut = async {
                 tokio::time::sleep(END_AT).await;
@@ -163,6 +197,7 @@ async fn every_shape_and_ending_is_seen_on_both_sides(
     shape: Shape,
     #[values(
         End::ClientDrops,
+        End::ClientCancels,
         End::DeadlinePasses,
         End::ServerAborts,
         End::ServerResets,
@@ -183,6 +218,11 @@ async fn every_shape_and_ending_is_seen_on_both_sides(
     let code = status.map(|s| s.code());
     let expected_code = match end {
         End::ClientDrops => None,
+        End::ClientCancels if shape.streams_requests() => Some(Code::Cancelled),
+        // tonic's handle cancels only an open request stream: a unary or
+        // server-streaming request is already complete, so nothing happens until the
+        // client drops the call.
+        End::ClientCancels => None,
         End::DeadlinePasses => Some(Code::DeadlineExceeded),
         End::ServerAborts => Some(Code::Unavailable),
         End::ServerResets => Some(Code::Cancelled),
@@ -211,6 +251,16 @@ async fn every_shape_and_ending_is_seen_on_both_sides(
             reason: 8,
             at: t0 + END_AT,
         },
+        End::ClientCancels if !shape.streams_requests() => {
+            // The cancel did nothing; the drop did. Responses went out at 100, 200, 300
+            // and 400 ms.
+            let responses = if shape.streams_responses() { 4 } else { 0 };
+            CallEnding::Cancelled {
+                at: t0 + DROP_AT,
+                requests_received: 1,
+                responses_sent: responses,
+            }
+        }
         _ => CallEnding::Cancelled {
             at: t0 + END_AT,
             requests_received: requests,

@@ -404,3 +404,35 @@ async fn a_reply_built_from_the_request_sees_its_message_and_metadata() {
     assert_eq!(response.metadata().get("x-tenant-seen").unwrap(), "blue");
     assert_eq!(start.elapsed(), Duration::from_millis(4));
 }
+
+#[tokio::test(start_paused = true)]
+async fn any_stub_can_echo_the_interop_test_metadata() {
+    let _w = watchdog("any_stub_can_echo_the_interop_test_metadata");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("hi")).echo_test_metadata())
+        .mount(&server);
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.metadata_mut().insert(
+        "x-grpc-test-echo-initial",
+        "test_initial_metadata_value".parse().unwrap(),
+    );
+    request.metadata_mut().insert_bin(
+        "x-grpc-test-echo-trailing-bin",
+        tonic::metadata::MetadataValue::from_bytes(&[0xab, 0xab, 0xab]),
+    );
+
+    let response = greeter(&server).say_hello(request).await.unwrap();
+
+    let md = response.metadata();
+    assert_eq!(
+        md.get("x-grpc-test-echo-initial").unwrap(),
+        "test_initial_metadata_value"
+    );
+    let trailing = md
+        .get_bin("x-grpc-test-echo-trailing-bin")
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_eq!(trailing.as_ref(), [0xab, 0xab, 0xab]);
+}

@@ -92,3 +92,86 @@ pub async fn call_raw(
         trailers,
     }
 }
+
+/// What a server did with one hand-encoded HEADERS frame: the first RST_STREAM or
+/// GOAWAY error code it sent, or the `:status`-bearing HEADERS it answered with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameAnswer {
+    Reset(u32),
+    GoAway(u32),
+    Headers,
+}
+
+/// Sends a request whose header block is hand-encoded (HPACK literals, no Huffman), so
+/// that it can carry what the h2 crate refuses to send, such as an uppercase name.
+pub async fn send_raw_headers(addr: &str, path: &str, extra: &[(&str, &str)]) -> FrameAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn literal(block: &mut Vec<u8>, name_index: Option<u8>, name: &str, value: &str) {
+        match name_index {
+            // Literal without indexing, indexed name (4-bit prefix).
+            Some(i) if i < 15 => block.push(i),
+            Some(i) => block.extend_from_slice(&[0x0f, i - 15]),
+            None => {
+                block.push(0x00);
+                block.push(name.len() as u8);
+                block.extend_from_slice(name.as_bytes());
+            }
+        }
+        block.push(value.len() as u8);
+        block.extend_from_slice(value.as_bytes());
+    }
+    let mut block = vec![0x83, 0x86]; // :method POST, :scheme http
+    literal(&mut block, Some(4), ":path", path);
+    literal(&mut block, Some(1), ":authority", "localhost");
+    literal(&mut block, Some(31), "content-type", "application/grpc");
+    for (k, v) in extra {
+        literal(&mut block, None, k, v);
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    let len = block.len() as u32;
+    out.extend_from_slice(&[
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        0x1,
+        0x5,
+        0,
+        0,
+        0,
+        1,
+    ]);
+    out.extend_from_slice(&block);
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(&out).await.unwrap();
+    loop {
+        let mut header = [0u8; 9];
+        if tcp.read_exact(&mut header).await.is_err() {
+            return FrameAnswer::GoAway(u32::MAX);
+        }
+        let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.unwrap();
+        let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        match header[3] {
+            0x3 if stream == 1 => {
+                return FrameAnswer::Reset(u32::from_be_bytes([
+                    payload[0], payload[1], payload[2], payload[3],
+                ]))
+            }
+            0x7 => {
+                return FrameAnswer::GoAway(u32::from_be_bytes([
+                    payload[4], payload[5], payload[6], payload[7],
+                ]))
+            }
+            0x1 if stream == 1 => return FrameAnswer::Headers,
+            0x4 if header[4] & 0x1 == 0 => {
+                // Acknowledge the server's SETTINGS so it goes on.
+                tcp.write_all(&[0, 0, 0, 0x4, 0x1, 0, 0, 0, 0])
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+}

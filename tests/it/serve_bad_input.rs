@@ -134,3 +134,17 @@ async fn an_abrupt_close_mid_frame_leaves_the_server_up() {
 
     still_answers(&served).await;
 }
+
+#[tokio::test]
+async fn an_uppercase_header_name_is_a_protocol_error_and_other_connections_go_on() {
+    let _w = watchdog("an_uppercase_header_name_is_a_protocol_error_and_other_connections_go_on");
+    let served = Served::start(&[]);
+
+    let answer = raw_client::send_raw_headers(&served.addr, SAY_HELLO, &[("X-Upper", "v")]).await;
+
+    // HTTP/2 makes uppercase names malformed. hyper's h2 answers with a connection
+    // error, GOAWAY(PROTOCOL_ERROR = 1), so the call never reaches the fake; every other
+    // connection goes on.
+    assert_eq!(answer, raw_client::FrameAnswer::GoAway(1));
+    still_answers(&served).await;
+}
