@@ -1,8 +1,6 @@
 //! Metadata: property tests of keys, values and sizes, a differential test against
 //! tonic's key parser, and maps through every call shape of the in-memory fake.
 
-use std::time::Duration;
-
 use grpc_chaos::fake::{method, CallHandle, FakeServer, Reply, Stub};
 use grpc_chaos::metadata::{
     decode_binary, encode_binary, normalize_key, KeyError, Metadata, MetadataError, Value,
@@ -326,7 +324,6 @@ async fn the_size_limit_holds_on_both_sides_of_the_boundary_and_the_connection_s
             .message,
         "ok"
     );
-    let _ = Duration::ZERO;
 }
 
 #[test]
