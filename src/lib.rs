@@ -34,6 +34,7 @@ pub mod deadline;
 pub mod fake;
 pub mod metadata;
 pub mod pb;
+pub mod retry;
 pub mod scenario;
 #[cfg(feature = "strategy")]
 pub mod strategy;

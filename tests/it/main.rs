@@ -19,6 +19,7 @@ mod fake_tcp;
 mod fake_unary;
 mod load;
 mod metadata_props;
+mod retry_fn;
 mod scenario_files;
 mod serve_bad_input;
 mod serve_faults;

@@ -1,0 +1,273 @@
+//! `call_with_retry` against the fake: exact schedules, one deadline budget, pushback,
+//! and property tests over random policies and failure sequences.
+
+use std::time::Duration;
+
+use grpc_chaos::deadline::Deadline;
+use grpc_chaos::fake::{method, FakeServer, ReceivedCall, Reply, Stub};
+use grpc_chaos::pb::greeter_client::GreeterClient;
+use grpc_chaos::pb::HelloReply;
+use grpc_chaos::retry::{call_with_retry, RetryPolicy};
+use proptest::prelude::*;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::support::*;
+
+async fn say_hello_with_retry(
+    policy: &RetryPolicy,
+    deadline: Option<Deadline>,
+    client: &GreeterClient<Channel>,
+) -> Result<HelloReply, Status> {
+    call_with_retry(policy, deadline, |attempt| {
+        let mut client = client.clone();
+        async move {
+            let mut request = tonic::Request::new(hello("Ada"));
+            attempt.apply(&mut request);
+            client
+                .say_hello(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    })
+    .await
+}
+
+fn policy(max: u32, initial_ms: u64, max_ms: u64, mult: f64) -> RetryPolicy {
+    RetryPolicy::new(max, ms(initial_ms), ms(max_ms), mult, [Code::Unavailable]).unwrap()
+}
+
+fn arrivals(calls: &[ReceivedCall], t0: Instant) -> Vec<Duration> {
+    calls.iter().map(|c| c.arrived_at - t0).collect()
+}
+
+fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
+    calls
+        .iter()
+        .map(|c| {
+            c.metadata
+                .get("grpc-previous-rpc-attempts")
+                .map(|v| v.to_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_schedule_is_exact_without_jitter_and_attempt_3_succeeds() {
+    let _w = watchdog("the_schedule_is_exact_without_jitter_and_attempt_3_succeeds");
+    let server = FakeServer::in_memory();
+    let unavailable = || Reply::error(Code::Unavailable, "down");
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            unavailable(),
+            Reply::message(&reply("third time")),
+        ]))
+        .expect(3)
+        .mount(&server);
+    let client = greeter(&server);
+    let t0 = Instant::now();
+
+    let answer =
+        say_hello_with_retry(&policy(5, 100, 1000, 2.0).without_jitter(), None, &client).await;
+
+    assert_eq!(answer.unwrap().message, "third time");
+    let calls = server.received_calls();
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100), ms(300)]);
+    assert_eq!(
+        previous_attempts(&calls),
+        [None, Some("1".into()), Some("2".into())]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_after() {
+    let _w = watchdog("a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_after");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::error(Code::Unavailable, "down"))
+        .mount(&server);
+    let client = greeter(&server);
+    let t0 = Instant::now();
+
+    let status = say_hello_with_retry(
+        &policy(5, 100, 1000, 2.0).without_jitter(),
+        Some(Deadline::after(ms(250))),
+        &client,
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(
+        status.message().contains("Unavailable"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(t0.elapsed(), ms(250));
+    let calls = server.received_calls();
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100)]);
+    // Each attempt carried what was left of the one budget.
+    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
+    assert_eq!(timeouts, [Some(Ok(ms(250))), Some(Ok(ms(150)))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_codes_are_never_retried() {
+    let _w = watchdog("non_retryable_codes_are_never_retried");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::error(Code::InvalidArgument, "bad"))
+        .expect(1)
+        .mount(&server);
+
+    let status = say_hello_with_retry(&policy(5, 10, 100, 2.0), None, &greeter(&server))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushback_is_honoured_to_the_millisecond_and_a_negative_one_stops_retries() {
+    let _w = watchdog("pushback_is_honoured_to_the_millisecond_and_a_negative_one_stops_retries");
+    let server = FakeServer::in_memory();
+    let pushed =
+        |v: &str| Reply::error(Code::Unavailable, "busy").trailer("grpc-retry-pushback-ms", v);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            pushed("250"),
+            pushed("0"),
+            Reply::message(&reply("ok")),
+        ]))
+        .up_to_n_times(3)
+        .mount(&server);
+    let client = greeter(&server);
+    let t0 = Instant::now();
+
+    let answer =
+        say_hello_with_retry(&policy(5, 100, 1000, 2.0).without_jitter(), None, &client).await;
+
+    assert_eq!(answer.unwrap().message, "ok");
+    assert_eq!(
+        arrivals(&server.received_calls(), t0),
+        [ms(0), ms(250), ms(250)]
+    );
+
+    for garbage in ["-1", "soon"] {
+        server.reset();
+        Stub::given(method(SAY_HELLO))
+            .respond_with(pushed(garbage))
+            .expect(1)
+            .mount(&server);
+        let status = say_hello_with_retry(&policy(5, 1, 10, 2.0), None, &client)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{garbage}");
+        server.verify();
+    }
+}
+
+fn run_random(
+    max: u32,
+    initial_ms: u64,
+    max_ms: u64,
+    mult: f64,
+    budget_ms: u64,
+    failures: Vec<bool>,
+    seed: u64,
+) -> Result<Vec<Duration>, TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let server = FakeServer::in_memory();
+        let replies = failures.iter().map(|fail| {
+            if *fail {
+                Reply::error(Code::Unavailable, "down")
+            } else {
+                Reply::message(&reply("ok"))
+            }
+        });
+        Stub::given(method(SAY_HELLO))
+            .respond_with(Reply::sequence(replies))
+            .mount(&server);
+        let p = policy(max, initial_ms, max_ms, mult).seed(seed);
+        let t0 = Instant::now();
+        let deadline = Deadline::after(ms(budget_ms));
+        let _ = say_hello_with_retry(&p, Some(deadline), &greeter(&server)).await;
+
+        let calls = server.received_calls();
+        prop_assert!(calls.len() as u32 <= max.min(5), "{} attempts", calls.len());
+        prop_assert!(t0.elapsed() <= ms(budget_ms));
+        let times = arrivals(&calls, t0);
+        for (n, gap) in times.windows(2).map(|w| w[1] - w[0]).enumerate() {
+            prop_assert!(
+                gap <= p.backoff_bound(n as u32 + 1),
+                "backoff {} is {gap:?}",
+                n + 1
+            );
+        }
+        // Only failures are retried: every attempt but the last failed.
+        for (i, _) in calls.iter().enumerate().take(calls.len().saturating_sub(1)) {
+            prop_assert!(failures
+                .get(i)
+                .copied()
+                .unwrap_or(*failures.last().unwrap()));
+        }
+        Ok(times)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_policies_keep_a6s_bounds_and_replay_from_their_seed(
+        max in 2u32..9,
+        initial_ms in 1u64..500,
+        max_ms in 1u64..2000,
+        mult in 0.5f64..4.0,
+        budget_ms in 1u64..5000,
+        failures in prop::collection::vec(any::<bool>(), 1..8),
+        seed in any::<u64>(),
+    ) {
+        let _w = watchdog("random_policies_keep_a6s_bounds_and_replay_from_their_seed");
+        let first = run_random(max, initial_ms, max_ms, mult, budget_ms, failures.clone(), seed)?;
+        let again = run_random(max, initial_ms, max_ms, mult, budget_ms, failures, seed)?;
+        prop_assert_eq!(first, again);
+    }
+}
+
+#[test]
+fn invalid_policies_are_rejected_as_a6_says() {
+    use grpc_chaos::retry::PolicyError;
+    let codes = [Code::Unavailable];
+    assert_eq!(
+        RetryPolicy::new(1, ms(1), ms(1), 2.0, codes).unwrap_err(),
+        PolicyError::MaxAttempts(1)
+    );
+    assert_eq!(
+        RetryPolicy::new(2, ms(0), ms(1), 2.0, codes).unwrap_err(),
+        PolicyError::InitialBackoff
+    );
+    assert_eq!(
+        RetryPolicy::new(2, ms(1), ms(0), 2.0, codes).unwrap_err(),
+        PolicyError::MaxBackoff
+    );
+    assert!(matches!(
+        RetryPolicy::new(2, ms(1), ms(1), 0.0, codes).unwrap_err(),
+        PolicyError::Multiplier(_)
+    ));
+    assert!(matches!(
+        RetryPolicy::new(2, ms(1), ms(1), f64::NAN, codes).unwrap_err(),
+        PolicyError::Multiplier(_)
+    ));
+    assert_eq!(
+        RetryPolicy::new(2, ms(1), ms(1), 2.0, []).unwrap_err(),
+        PolicyError::NoRetryableCodes
+    );
+}
