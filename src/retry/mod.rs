@@ -40,6 +40,7 @@
 //! ```
 
 mod policy;
+mod throttle;
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,6 +51,7 @@ use tonic::Status;
 use crate::deadline::Deadline;
 
 pub use policy::{PolicyError, RetryPolicy, MAX_ATTEMPTS_CAP};
+pub use throttle::RetryThrottle;
 
 /// The header that tells a server how many attempts came before (absent on the first).
 pub const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
@@ -164,11 +166,23 @@ where
                 result = attempt(this) => result,
             },
         };
+        let throttle = policy.throttle();
         let status = match result {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                if let Some(t) = throttle {
+                    t.on_success();
+                }
+                return Ok(value);
+            }
             Err(status) => status,
         };
-        if !policy.retries(status.code()) || number >= policy.max_attempts() {
+        if !policy.retries(status.code()) {
+            return Err(status);
+        }
+        if let Some(t) = throttle {
+            t.on_failure();
+        }
+        if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
             return Err(status);
         }
         let wait = match pushback(&status) {

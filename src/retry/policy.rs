@@ -1,10 +1,12 @@
 //! gRFC A6 retry policies and their backoff schedule.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::Code;
 
+use super::RetryThrottle;
 use crate::fake::reply::SplitMix64;
 
 /// A6 caps `maxAttempts` at 5: larger values are treated as 5.
@@ -68,6 +70,8 @@ pub struct RetryPolicy {
     retryable: Vec<Code>,
     /// `None`: no jitter, every backoff is its upper bound.
     seed: Option<u64>,
+    /// The target's token bucket, shared with every other call to it.
+    throttle: Option<Arc<RetryThrottle>>,
 }
 
 impl RetryPolicy {
@@ -111,6 +115,7 @@ impl RetryPolicy {
             multiplier: backoff_multiplier,
             retryable,
             seed: Some(0),
+            throttle: None,
         })
     }
 
@@ -137,6 +142,23 @@ impl RetryPolicy {
     pub fn without_jitter(mut self) -> Self {
         self.seed = None;
         self
+    }
+
+    /// Shares a server's token bucket: retries stop while it is at or below half.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # let p = grpc_chaos::retry::RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// let bucket = Arc::new(grpc_chaos::retry::RetryThrottle::new(10, 0.1).unwrap());
+    /// let p = p.throttled_by(bucket);
+    /// ```
+    pub fn throttled_by(mut self, throttle: Arc<RetryThrottle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    pub(crate) fn throttle(&self) -> Option<&RetryThrottle> {
+        self.throttle.as_deref()
     }
 
     /// Attempts in all, the first included (at most 5).

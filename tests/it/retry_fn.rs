@@ -271,3 +271,56 @@ fn invalid_policies_are_rejected_as_a6_says() {
         PolicyError::NoRetryableCodes
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn throttling_stops_retries_after_failures_and_recovers_after_successes() {
+    let _w = watchdog("throttling_stops_retries_after_failures_and_recovers_after_successes");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(grpc_chaos::fake::metadata("x-case", "down"))
+        .respond_with(Reply::error(Code::Unavailable, "down"))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("ok")))
+        .with_priority(9)
+        .mount(&server);
+    let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
+    let p = policy(5, 1, 10, 2.0).throttled_by(bucket.clone());
+    let client = greeter(&server);
+    let call = |case: &'static str| {
+        let (p, client) = (p.clone(), client.clone());
+        async move {
+            let outcome = call_with_retry(&p, None, |attempt| {
+                let mut client = client.clone();
+                async move {
+                    let mut r = tonic::Request::new(hello("Ada"));
+                    r.metadata_mut().insert("x-case", case.parse().unwrap());
+                    attempt.apply(&mut r);
+                    client.say_hello(r).await
+                }
+            })
+            .await;
+            outcome.map(|_| ()).map_err(|s| s.code())
+        }
+    };
+
+    // 4 tokens: failures take 4 -> 3 (retry) -> 2 (at half: stop). Two attempts went out.
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!(server.received_calls().len(), 2);
+    assert_eq!(bucket.tokens(), 2.0);
+    // Throttled: a further failure is not retried at all.
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!(server.received_calls().len(), 3);
+    // Successes refill the bucket; retries come back.
+    for _ in 0..3 {
+        call("up").await.unwrap();
+    }
+    assert_eq!(bucket.tokens(), 4.0);
+    server.clear_received_calls();
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!(
+        server.received_calls().len(),
+        2,
+        "retried again once tokens are above half"
+    );
+}
