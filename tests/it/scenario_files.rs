@@ -134,7 +134,8 @@ async fn serve_loads_the_shipped_scenarios() {
         &fixture("slow-server.toml"),
         "--scenario",
         &fixture("metadata.toml"),
-    ]);
+    ])
+    .await;
     let mut client = GreeterClient::connect(served.uri()).await.unwrap();
 
     // The greeter with its stream log.

@@ -29,7 +29,7 @@ fn with_headers(pairs: &[(&'static str, &str)]) -> Request<grpc_chaos::pb::Hello
 #[tokio::test]
 async fn delay_status_and_message_headers() {
     let _w = watchdog("delay_status_and_message_headers");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
     let start = Instant::now();
@@ -63,7 +63,7 @@ async fn delay_status_and_message_headers() {
 #[tokio::test]
 async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
     let _w = watchdog("abort_after_ends_a_stream_with_the_status_or_unavailable");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
     for (headers, code) in [
@@ -88,7 +88,7 @@ async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
 #[tokio::test]
 async fn headers_and_trailers_are_added_ascii_and_binary() {
     let _w = watchdog("headers_and_trailers_are_added_ascii_and_binary");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
     let response = client
@@ -119,7 +119,7 @@ async fn headers_and_trailers_are_added_ascii_and_binary() {
 #[tokio::test]
 async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded() {
     let _w = watchdog("hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let request = hello("Ada").encode_to_vec();
 
     let start = Instant::now();
@@ -134,7 +134,7 @@ async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded(
 #[tokio::test]
 async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
     let _w = watchdog("fail_first_fails_n_calls_per_key_with_pushback_then_succeeds");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
     let headers = [
         ("x-chaos-fail-first", "2"),
@@ -174,7 +174,7 @@ async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
 #[tokio::test]
 async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
     let _w = watchdog("the_raw_grpc_timeout_is_echoed_in_initial_metadata");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
     let mut request = Request::new(hello("Ada"));
     request.set_timeout(Duration::from_secs(2));
@@ -191,7 +191,7 @@ async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
 async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header() {
     let _w =
         watchdog("invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
     for (header, value) in [
@@ -222,7 +222,7 @@ async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_
 #[tokio::test]
 async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
     let _w = watchdog("a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let params = (0..10)
         .map(|_| ResponseParameters {
             size: 1,
@@ -257,8 +257,8 @@ async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
 #[tokio::test]
 async fn malformed_grpc_timeouts_get_internal_unless_lenient() {
     let _w = watchdog("malformed_grpc_timeouts_get_internal_unless_lenient");
-    let strict = Served::start(&[]);
-    let lenient = Served::start(&["--lenient-timeouts"]);
+    let strict = Served::start(&[]).await;
+    let lenient = Served::start(&["--lenient-timeouts"]).await;
     let mut strict_client = greeter_of(&strict).await;
     let mut lenient_client = greeter_of(&lenient).await;
 

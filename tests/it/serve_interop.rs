@@ -52,7 +52,7 @@ fn stream_request(response_size: i32, payload_size: usize) -> StreamingOutputCal
 #[tokio::test]
 async fn empty_unary_and_large_unary() {
     let _w = watchdog("empty_unary_and_large_unary");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     assert_eq!(
@@ -86,7 +86,7 @@ async fn empty_unary_and_large_unary() {
 #[tokio::test]
 async fn client_streaming_and_server_streaming() {
     let _w = watchdog("client_streaming_and_server_streaming");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     let uploads = [27_182, 8, 1_828, 45_904].map(|n| StreamingInputCallRequest {
@@ -119,7 +119,7 @@ async fn client_streaming_and_server_streaming() {
 #[tokio::test]
 async fn ping_pong_and_empty_stream() {
     let _w = watchdog("ping_pong_and_empty_stream");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     let (tx, rx) = mpsc::channel(1);
@@ -151,7 +151,7 @@ async fn ping_pong_and_empty_stream() {
 #[tokio::test]
 async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
     let _w = watchdog("custom_metadata_is_echoed_on_unary_and_full_duplex");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
     let initial = "test_initial_metadata_value";
     let trailing = [0xab_u8, 0xab, 0xab];
@@ -206,7 +206,7 @@ async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
 #[tokio::test]
 async fn status_code_and_message_and_special_status_message() {
     let _w = watchdog("status_code_and_message_and_special_status_message");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     for message in [
@@ -243,7 +243,7 @@ async fn status_code_and_message_and_special_status_message() {
 #[tokio::test]
 async fn unimplemented_method_and_unimplemented_service() {
     let _w = watchdog("unimplemented_method_and_unimplemented_service");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     let err = client.unimplemented_call(Empty {}).await.unwrap_err();
@@ -260,7 +260,7 @@ async fn unimplemented_method_and_unimplemented_service() {
 #[tokio::test]
 async fn cancel_after_begin_and_cancel_after_first_response() {
     let _w = watchdog("cancel_after_begin_and_cancel_after_first_response");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
     // cancel_after_begin: the upload starts, nothing is sent, the client cancels.
@@ -306,7 +306,7 @@ async fn cancel_after_begin_and_cancel_after_first_response() {
 #[tokio::test]
 async fn timeout_on_sleeping_server() {
     let _w = watchdog("timeout_on_sleeping_server");
-    let served = Served::start(&[]);
+    let served = Served::start(&[]).await;
     let request = StreamingOutputCallRequest {
         payload: zeros(27_182),
         ..Default::default()

@@ -1,7 +1,6 @@
 //! Shared helpers: clients of the fake server and the wall-clock watchdog.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use grpc_chaos::fake::FakeServer;
@@ -47,23 +46,27 @@ pub const SAY_HELLO_BIDI: &str = "/pb.Greeter/SayHelloBidiStream";
 
 /// The running binary; killed on drop so a failing test leaves no process behind.
 pub struct Served {
-    child: Child,
+    child: tokio::process::Child,
     pub addr: String,
 }
 
 impl Served {
-    pub fn start(extra_args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+    /// Starts `grpc-chaos serve` on 127.0.0.1:0 and reads the address it prints first.
+    pub async fn start(extra_args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .kill_on_drop(true)
             .spawn()
             .expect("the grpc-chaos binary starts");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
+        tokio::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut first)
+            .await
             .unwrap();
         let addr = first
             .trim()
@@ -74,39 +77,23 @@ impl Served {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
+        let pid = self.child.id().expect("the process is running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, &pid])
             .status()
             .unwrap();
         assert!(status.success());
     }
 
-    /// Waits for the process to exit, polling without blocking the runtime: the test's
-    /// client must keep answering the server's HTTP/2 shutdown handshake meanwhile.
+    /// Waits for the process to exit (the runtime keeps running meanwhile, so the
+    /// test's client still answers the server's HTTP/2 shutdown handshake).
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if std::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let status = tokio::time::timeout(limit, self.child.wait()).await.ok()?;
+        status.ok()?.code()
     }
-}
 
-impl Served {
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
