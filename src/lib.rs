@@ -32,6 +32,7 @@ pub mod cancel;
 pub mod cli;
 pub mod deadline;
 pub mod fake;
+pub mod intercept;
 pub mod metadata;
 pub mod pb;
 pub mod retry;

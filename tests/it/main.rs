@@ -24,3 +24,4 @@ mod scenario_files;
 mod serve_bad_input;
 mod serve_faults;
 mod serve_interop;
+mod trace_ids;

@@ -1,0 +1,245 @@
+//! Trace ids: read or generate on the server, propagate on the client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use http::{HeaderName, HeaderValue};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::fake::reply::SplitMix64;
+
+/// The header trace ids travel in by default, as in the walkthrough.
+pub const DEFAULT_TRACE_HEADER: &str = "trace-id";
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The trace id of the call being served on this task, if any.
+///
+/// ```
+/// assert_eq!(grpc_chaos::intercept::current_trace_id(), None);
+/// ```
+pub fn current_trace_id() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Runs `work` with `id` as [`current_trace_id`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let id = grpc_chaos::intercept::with_trace_id("t-1".into(), async { grpc_chaos::intercept::current_trace_id() }).await;
+/// assert_eq!(id.as_deref(), Some("t-1"));
+/// # }
+/// ```
+pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
+    CURRENT.scope(id, work).await
+}
+
+/// The trace id of a call, in its request extensions.
+///
+/// ```
+/// let id = grpc_chaos::intercept::TraceIdValue("abc".into());
+/// assert_eq!(id.0, "abc");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceIdValue(pub String);
+
+/// A new random id: 32 hex digits, unique within the process.
+fn generate() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = SplitMix64(nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32));
+    format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+}
+
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes()).unwrap_or(HeaderName::from_static(DEFAULT_TRACE_HEADER))
+}
+
+/// Reads or generates each call's trace id on a server.
+///
+/// ```
+/// let layer = grpc_chaos::intercept::TraceIdLayer::new().header("x-trace-id");
+/// // tonic::transport::Server::builder().layer(layer) …
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceIdLayer {
+    header: HeaderName,
+}
+
+impl Default for TraceIdLayer {
+    fn default() -> Self {
+        Self {
+            header: HeaderName::from_static(DEFAULT_TRACE_HEADER),
+        }
+    }
+}
+
+impl TraceIdLayer {
+    /// Reads `trace-id`.
+    ///
+    /// ```
+    /// let layer = grpc_chaos::intercept::TraceIdLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let layer = grpc_chaos::intercept::TraceIdLayer::new().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.header = header_name(name);
+        self
+    }
+}
+
+impl<S> Layer<S> for TraceIdLayer {
+    type Service = TraceId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceId {
+            inner,
+            header: self.header.clone(),
+        }
+    }
+}
+
+/// The service [`TraceIdLayer`] makes.
+///
+/// ```
+/// use grpc_chaos::intercept::{TraceId, TraceIdLayer};
+/// use tower::Layer;
+/// let svc: TraceId<()> = TraceIdLayer::new().layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceId<S> {
+    inner: S,
+    header: HeaderName,
+}
+
+impl<S, B> Service<http::Request<B>> for TraceId<S>
+where
+    S: Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let given = request
+            .headers()
+            .get(&self.header)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty());
+        let id = given.map_or_else(generate, str::to_string);
+        if given.is_none() {
+            // Generated ids are hex, always a valid header value.
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                request.headers_mut().insert(self.header.clone(), value);
+            }
+        }
+        request.extensions_mut().insert(TraceIdValue(id.clone()));
+        let span = tracing::info_span!("grpc_call", trace_id = %id, method = %request.uri().path());
+        Box::pin(CURRENT.scope(id, self.inner.call(request)).instrument(span))
+    }
+}
+
+/// Adds the current trace id to outbound calls that do not carry one.
+///
+/// ```
+/// let layer = grpc_chaos::intercept::PropagateTraceIdLayer::new();
+/// // tower::ServiceBuilder::new().layer(layer).service(channel)
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceIdLayer {
+    header: HeaderName,
+}
+
+impl Default for PropagateTraceIdLayer {
+    fn default() -> Self {
+        Self {
+            header: HeaderName::from_static(DEFAULT_TRACE_HEADER),
+        }
+    }
+}
+
+impl PropagateTraceIdLayer {
+    /// Sends `trace-id`.
+    ///
+    /// ```
+    /// let layer = grpc_chaos::intercept::PropagateTraceIdLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let layer = grpc_chaos::intercept::PropagateTraceIdLayer::new().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.header = header_name(name);
+        self
+    }
+}
+
+impl<S> Layer<S> for PropagateTraceIdLayer {
+    type Service = PropagateTraceId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PropagateTraceId {
+            inner,
+            header: self.header.clone(),
+        }
+    }
+}
+
+/// The service [`PropagateTraceIdLayer`] makes.
+///
+/// ```
+/// use grpc_chaos::intercept::{PropagateTraceId, PropagateTraceIdLayer};
+/// use tower::Layer;
+/// let svc: PropagateTraceId<()> = PropagateTraceIdLayer::new().layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceId<S> {
+    inner: S,
+    header: HeaderName,
+}
+
+impl<S, B> Service<http::Request<B>> for PropagateTraceId<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if !request.headers().contains_key(&self.header) {
+            if let Some(value) = current_trace_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+                request.headers_mut().insert(self.header.clone(), value);
+            }
+        }
+        self.inner.call(request)
+    }
+}

@@ -1,0 +1,134 @@
+//! Trace ids across two hops: client → service A (TraceIdLayer) → fake B, with A's
+//! outbound channel behind PropagateTraceIdLayer.
+
+use std::pin::Pin;
+
+use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+use grpc_chaos::intercept::{
+    current_trace_id, PropagateTraceId, PropagateTraceIdLayer, TraceIdLayer, TraceIdValue,
+};
+use grpc_chaos::pb::greeter_client::GreeterClient;
+use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
+use grpc_chaos::pb::{HelloReply, HelloRequest};
+use tokio_stream::Stream;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::support::*;
+
+struct ServiceA {
+    b: GreeterClient<PropagateTraceId<Channel>>,
+}
+
+type ReplyStream = Pin<Box<dyn Stream<Item = Result<HelloReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Greeter for ServiceA {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        let in_extensions = request
+            .extensions()
+            .get::<TraceIdValue>()
+            .cloned()
+            .map(|t| t.0);
+        let in_task = current_trace_id();
+        assert_eq!(
+            in_extensions, in_task,
+            "the same id in the extensions and the task"
+        );
+        self.b
+            .clone()
+            .say_hello(HelloRequest {
+                name: "from A".into(),
+            })
+            .await?;
+        Ok(Response::new(HelloReply {
+            message: in_task.unwrap_or_default(),
+        }))
+    }
+
+    type SayHelloStreamStream = ReplyStream;
+
+    async fn say_hello_stream(
+        &self,
+        _: Request<HelloRequest>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        Err(Status::unimplemented("not used"))
+    }
+
+    async fn say_hello_client_stream(
+        &self,
+        _: Request<Streaming<HelloRequest>>,
+    ) -> Result<Response<HelloReply>, Status> {
+        Err(Status::unimplemented("not used"))
+    }
+
+    type SayHelloBidiStreamStream = ReplyStream;
+
+    async fn say_hello_bidi_stream(
+        &self,
+        _: Request<Streaming<HelloRequest>>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        Err(Status::unimplemented("not used"))
+    }
+}
+
+fn chain() -> (GreeterClient<Channel>, FakeServer) {
+    let b = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("from B")))
+        .mount(&b);
+    let to_b = GreeterClient::new(
+        tower::ServiceBuilder::new()
+            .layer(PropagateTraceIdLayer::new())
+            .service(b.channel()),
+    );
+    let a = serve_in_memory!(Server::builder()
+        .layer(TraceIdLayer::new())
+        .add_service(GreeterServer::new(ServiceA { b: to_b })));
+    (GreeterClient::new(a), b)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_given_trace_id_reaches_the_downstream_fake_through_two_hops() {
+    let _w = watchdog("a_given_trace_id_reaches_the_downstream_fake_through_two_hops");
+    let (mut a, b) = chain();
+    let mut request = Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("trace-id", "abc123".parse().unwrap());
+
+    let seen_by_a = a.say_hello(request).await.unwrap().into_inner().message;
+
+    assert_eq!(seen_by_a, "abc123");
+    let call = &b.wait_for_ended_calls(1).await[0];
+    assert_eq!(call.metadata.get("trace-id").unwrap(), "abc123");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_trace_id_is_generated_and_propagated() {
+    let _w = watchdog("a_missing_trace_id_is_generated_and_propagated");
+    let (mut a, b) = chain();
+
+    let first = a
+        .say_hello(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message;
+    let second = a
+        .say_hello(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message;
+
+    assert_eq!(first.len(), 32, "{first}");
+    assert!(first.bytes().all(|c| c.is_ascii_hexdigit()), "{first}");
+    assert_ne!(first, second, "each call gets its own id");
+    let calls = b.wait_for_ended_calls(2).await;
+    assert_eq!(calls[0].metadata.get("trace-id").unwrap(), first.as_str());
+    assert_eq!(calls[1].metadata.get("trace-id").unwrap(), second.as_str());
+}
