@@ -370,20 +370,18 @@ impl Ctx<'_> {
             return Ok(Reply::chance(seed, c.probability, hit, miss));
         }
         let mut reply = Reply::stream();
-        let shorthand = r.message.iter().map(|fields| MessageSpec {
-            delay_ms: None,
-            fields: Some(fields.clone()),
-            base64: None,
-        });
-        let listed = r.messages.iter().map(|m| m.get_ref().clone_spec());
-        for (i, m) in shorthand.chain(listed).enumerate() {
-            let at = if r.message.is_some() && i == 0 {
-                r.message.as_ref().map(Spanned::span)
-            } else {
-                r.messages
-                    .get(i - usize::from(r.message.is_some()))
-                    .map(Spanned::span)
+        // `message = {...}` is shorthand for one entry of `messages`, listed first.
+        let shorthand = r.message.iter().map(|fields| {
+            let spec = MessageSpec {
+                delay_ms: None,
+                fields: Some(fields.clone()),
+                base64: None,
             };
+            (fields.span(), spec)
+        });
+        let listed = r.messages.iter().map(|m| (m.span(), m.get_ref().clone()));
+        for (span, m) in shorthand.chain(listed) {
+            let at = Some(span);
             let bytes = match (&m.fields, &m.base64) {
                 (Some(fields), None) => {
                     let type_name = response_type.ok_or_else(|| {
@@ -500,16 +498,6 @@ impl Ctx<'_> {
             }
         };
         Ok(reason)
-    }
-}
-
-impl MessageSpec {
-    fn clone_spec(&self) -> MessageSpec {
-        MessageSpec {
-            delay_ms: self.delay_ms,
-            fields: self.fields.clone(),
-            base64: self.base64.clone(),
-        }
     }
 }
 

@@ -81,7 +81,7 @@ pub(crate) struct ReplySpec {
 }
 
 /// One message of `messages = [...]`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MessageSpec {
     pub(crate) delay_ms: Option<u64>,

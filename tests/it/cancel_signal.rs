@@ -1,7 +1,6 @@
 //! The cancellation signal for services under test, through a real tonic server in
 //! memory under paused time: handlers and their spawned work see the client go away.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,9 +9,9 @@ use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
 use tokio::time::Instant;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::support::*;
 
@@ -46,8 +45,6 @@ impl Service {
         });
     }
 }
-
-type ReplyStream = Pin<Box<dyn Stream<Item = Result<HelloReply, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Greeter for Service {
@@ -87,21 +84,7 @@ impl Greeter for Service {
         Ok(Response::new(Box::pin(ticks.throttle(ms(100)))))
     }
 
-    async fn say_hello_client_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<HelloReply>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
-
-    type SayHelloBidiStreamStream = ReplyStream;
-
-    async fn say_hello_bidi_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
+    unused_greeter_methods!(client_stream, bidi);
 }
 
 fn serve(work: Duration) -> (GreeterClient<Channel>, Log) {

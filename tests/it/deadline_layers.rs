@@ -1,7 +1,6 @@
 //! Deadline layers through real tonic calls, in memory under paused time: propagation
 //! across hops, enforcement mid-stream on both sides, the guard, and fail-fast.
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use grpc_chaos::deadline::{
@@ -12,7 +11,7 @@ use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
 use tokio::time::Instant;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status, Streaming};
 
@@ -34,8 +33,6 @@ struct ServiceA {
     /// Per-hop timeouts (the walkthrough's mistake) instead of propagation.
     per_hop: Option<Duration>,
 }
-
-type ReplyStream = Pin<Box<dyn Stream<Item = Result<HelloReply, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Greeter for ServiceA {
@@ -85,14 +82,7 @@ impl Greeter for ServiceA {
         }))
     }
 
-    type SayHelloBidiStreamStream = ReplyStream;
-
-    async fn say_hello_bidi_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
+    unused_greeter_methods!(bidi);
 }
 
 fn service_a(

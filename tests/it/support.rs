@@ -129,3 +129,52 @@ pub async fn read_until_error<T>(stream: &mut tonic::Streaming<T>) -> (Vec<T>, t
         }
     }
 }
+
+/// The response stream type the tests' hand-written Greeter services return.
+pub type ReplyStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<grpc_chaos::pb::HelloReply, tonic::Status>> + Send>,
+>;
+
+/// Fills in the Greeter methods a test service does not use: each answers UNIMPLEMENTED.
+/// Name them: `unused_greeter_methods!(stream, client_stream, bidi);`. The methods are
+/// written as `#[async_trait]` expands them, since that attribute runs before this macro.
+macro_rules! unused_greeter_methods {
+    (@method $name:ident, $request:ty, $response:ty) => {
+        fn $name<'life0, 'async_trait>(
+            &'life0 self,
+            _: tonic::Request<$request>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<tonic::Response<$response>, tonic::Status>> + Send + 'async_trait>,
+        >
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async { Err(tonic::Status::unimplemented("not used")) })
+        }
+    };
+    () => {};
+    (stream $(, $rest:ident)*) => {
+        type SayHelloStreamStream = $crate::support::ReplyStream;
+        unused_greeter_methods!(@method say_hello_stream, grpc_chaos::pb::HelloRequest, $crate::support::ReplyStream);
+        unused_greeter_methods!($($rest),*);
+    };
+    (client_stream $(, $rest:ident)*) => {
+        unused_greeter_methods!(
+            @method say_hello_client_stream,
+            tonic::Streaming<grpc_chaos::pb::HelloRequest>,
+            grpc_chaos::pb::HelloReply
+        );
+        unused_greeter_methods!($($rest),*);
+    };
+    (bidi $(, $rest:ident)*) => {
+        type SayHelloBidiStreamStream = $crate::support::ReplyStream;
+        unused_greeter_methods!(
+            @method say_hello_bidi_stream,
+            tonic::Streaming<grpc_chaos::pb::HelloRequest>,
+            $crate::support::ReplyStream
+        );
+        unused_greeter_methods!($($rest),*);
+    };
+}
+pub(crate) use unused_greeter_methods;

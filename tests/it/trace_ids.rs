@@ -1,8 +1,6 @@
 //! Trace ids across two hops: client → service A (TraceIdLayer) → fake B, with A's
 //! outbound channel behind PropagateTraceIdLayer.
 
-use std::pin::Pin;
-
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::intercept::{
     current_trace_id, PropagateTraceId, PropagateTraceIdLayer, TraceIdLayer, TraceIdValue,
@@ -10,17 +8,14 @@ use grpc_chaos::intercept::{
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
-use tokio_stream::Stream;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::support::*;
 
 struct ServiceA {
     b: GreeterClient<PropagateTraceId<Channel>>,
 }
-
-type ReplyStream = Pin<Box<dyn Stream<Item = Result<HelloReply, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Greeter for ServiceA {
@@ -49,30 +44,7 @@ impl Greeter for ServiceA {
         }))
     }
 
-    type SayHelloStreamStream = ReplyStream;
-
-    async fn say_hello_stream(
-        &self,
-        _: Request<HelloRequest>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
-
-    async fn say_hello_client_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<HelloReply>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
-
-    type SayHelloBidiStreamStream = ReplyStream;
-
-    async fn say_hello_bidi_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
+    unused_greeter_methods!(stream, client_stream, bidi);
 }
 
 fn chain() -> (GreeterClient<Channel>, FakeServer) {
