@@ -39,16 +39,23 @@
 //! # }
 //! ```
 
+mod hedging;
+mod layer;
 mod policy;
+mod replay;
+mod run;
 mod throttle;
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::{sleep, sleep_until, Instant};
 use tonic::Status;
 
 use crate::deadline::Deadline;
+use run::Verdict;
+
+pub use hedging::{call_with_hedging, HedgingPolicy};
+pub use layer::{ResponseFuture, Retry, RetryLayer, DEFAULT_BUFFER_LIMIT};
 
 pub use policy::{PolicyError, RetryPolicy, MAX_ATTEMPTS_CAP};
 pub use throttle::RetryThrottle;
@@ -97,30 +104,6 @@ impl Attempt {
     }
 }
 
-/// What the server's pushback says.
-fn pushback(status: &Status) -> Option<Result<Duration, ()>> {
-    let value = status.metadata().get(PUSHBACK)?;
-    let ms = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    Some(match ms {
-        Some(ms) if ms >= 0 => Ok(Duration::from_millis(ms as u64)),
-        _ => Err(()),
-    })
-}
-
-fn out_of_time(last: Option<&Status>) -> Status {
-    match last {
-        Some(s) => Status::deadline_exceeded(format!(
-            "deadline exceeded while retrying; last attempt: {:?} {:?}",
-            s.code(),
-            s.message()
-        )),
-        None => Status::deadline_exceeded("deadline exceeded before the first attempt"),
-    }
-}
-
 /// Calls `attempt` until it succeeds, fails with a code the policy does not retry, runs
 /// out of attempts, or runs out of `deadline`: then DEADLINE_EXCEEDED, at the deadline,
 /// naming the last attempt's status. A pushback trailer of 0 or more is waited exactly,
@@ -148,59 +131,9 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let mut schedule = policy.schedule();
-    let mut last: Option<Status> = None;
-    for number in 1.. {
-        if deadline.is_some_and(|d| d.is_expired()) {
-            return Err(out_of_time(last.as_ref()));
-        }
-        let this = Attempt {
-            number,
-            timeout: deadline.map(|d| d.remaining()),
-        };
-        let result = match deadline {
-            None => attempt(this).await,
-            Some(d) => tokio::select! {
-                biased;
-                () = sleep_until(d.instant()) => return Err(out_of_time(last.as_ref())),
-                result = attempt(this) => result,
-            },
-        };
-        let throttle = policy.throttle();
-        let status = match result {
-            Ok(value) => {
-                if let Some(t) = throttle {
-                    t.on_success();
-                }
-                return Ok(value);
-            }
-            Err(status) => status,
-        };
-        if !policy.retries(status.code()) {
-            return Err(status);
-        }
-        if let Some(t) = throttle {
-            t.on_failure();
-        }
-        if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
-            return Err(status);
-        }
-        let wait = match pushback(&status) {
-            Some(Ok(wait)) => {
-                schedule.reset();
-                wait
-            }
-            Some(Err(())) => return Err(status),
-            None => schedule.next_backoff(),
-        };
-        if let Some(d) = deadline {
-            if Instant::now() + wait >= d.instant() {
-                sleep_until(d.instant()).await;
-                return Err(out_of_time(Some(&status)));
-            }
-        }
-        last = Some(status);
-        sleep(wait).await;
-    }
-    unreachable!("the loop returns")
+    run::retry_loop(policy, deadline, |this| {
+        let fut = attempt(this);
+        async move { Verdict::of(fut.await) }
+    })
+    .await
 }

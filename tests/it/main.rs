@@ -20,6 +20,7 @@ mod fake_unary;
 mod load;
 mod metadata_props;
 mod retry_fn;
+mod retry_layer;
 mod scenario_files;
 mod serve_bad_input;
 mod serve_faults;

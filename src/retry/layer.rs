@@ -1,0 +1,293 @@
+//! Retries and hedging as a tower layer for a tonic channel.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::HeaderValue;
+use tonic::body::Body;
+use tonic::{Code, Status};
+use tower::{Layer, Service, ServiceExt};
+
+use super::hedging::hedge_loop;
+use super::replay::Replay;
+use super::run::{retry_loop, FromStatus, Verdict};
+use super::{Attempt, HedgingPolicy, RetryPolicy, PREVIOUS_ATTEMPTS};
+use crate::deadline::timeout::parse_bytes;
+use crate::deadline::{current, earlier, Deadline, GRPC_TIMEOUT};
+
+type GrpcResponse = http::Response<Body>;
+
+/// How many request bytes a call keeps for replay unless told otherwise: 256 KiB.
+pub const DEFAULT_BUFFER_LIMIT: usize = 256 * 1024;
+
+impl FromStatus for GrpcResponse {
+    fn from_status(status: Status) -> Self {
+        status.into_http()
+    }
+}
+
+#[derive(Debug)]
+enum Plan {
+    Retry(RetryPolicy),
+    Hedge(HedgingPolicy),
+}
+
+/// Retries (or hedges) the calls of a tonic channel as gRFC A6 says, within one
+/// deadline budget.
+///
+/// - The request body is kept as it is sent, so that unary and client-streaming calls
+///   can be sent again, up to [`buffer_limit`](RetryLayer::buffer_limit) bytes. A call
+///   that sends more is committed to the attempt sending it: it is not retried, and
+///   other hedged attempts are cancelled.
+/// - A call is also committed once response headers arrive (a response that is not
+///   Trailers-Only): its stream and final status go to the caller as they are.
+/// - The budget is the call's own timeout (its `grpc-timeout`), or the deadline of the
+///   call being served ([`deadline::current`](crate::deadline::current)), whichever is
+///   earlier. Each attempt carries what is left of it; no backoff sleeps past it; when
+///   it runs out the call ends with DEADLINE_EXCEEDED naming the last attempt's status.
+/// - Attempts after the first carry `grpc-previous-rpc-attempts`; a
+///   `grpc-retry-pushback-ms` trailer is obeyed.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+/// use grpc_chaos::pb::{greeter_client::GreeterClient, HelloReply, HelloRequest};
+/// use grpc_chaos::retry::{RetryLayer, RetryPolicy};
+/// use tonic::Code;
+///
+/// let flaky = FakeServer::in_memory();
+/// Stub::given(method("/pb.Greeter/SayHello"))
+///     .respond_with(Reply::sequence([
+///         Reply::error(Code::Unavailable, "warming up"),
+///         Reply::message(&HelloReply { message: "hi".into() }),
+///     ]))
+///     .mount(&flaky);
+/// let policy = RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable]).unwrap();
+/// let channel = tower::ServiceBuilder::new()
+///     .layer(RetryLayer::new(policy))
+///     .service(flaky.channel());
+/// let mut client = GreeterClient::new(channel);
+/// let reply = client.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
+/// assert_eq!(reply.into_inner().message, "hi");
+/// assert_eq!(flaky.received_calls().len(), 2);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryLayer {
+    plan: Arc<Plan>,
+    buffer_limit: usize,
+}
+
+impl RetryLayer {
+    /// Retries failed attempts as `policy` says.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use grpc_chaos::retry::{RetryLayer, RetryPolicy};
+    /// let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// let layer = RetryLayer::new(policy);
+    /// ```
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            plan: Arc::new(Plan::Retry(policy)),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+        }
+    }
+
+    /// Hedges calls as `policy` says: the first attempt to succeed (or fail fatally)
+    /// wins and the others are cancelled.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use grpc_chaos::retry::{HedgingPolicy, RetryLayer};
+    /// let policy = HedgingPolicy::new(3, Duration::from_millis(20), [tonic::Code::Unavailable]).unwrap();
+    /// let layer = RetryLayer::hedging(policy);
+    /// ```
+    pub fn hedging(policy: HedgingPolicy) -> Self {
+        Self {
+            plan: Arc::new(Plan::Hedge(policy)),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+        }
+    }
+
+    /// Keeps at most `bytes` of each request body (gRPC framing included) for replay;
+    /// a call that sends more is committed to the attempt sending it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use grpc_chaos::retry::{RetryLayer, RetryPolicy};
+    /// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// let layer = RetryLayer::new(policy).buffer_limit(64 * 1024);
+    /// ```
+    pub fn buffer_limit(mut self, bytes: usize) -> Self {
+        self.buffer_limit = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Retry {
+            inner,
+            plan: self.plan.clone(),
+            buffer_limit: self.buffer_limit,
+        }
+    }
+}
+
+/// The service [`RetryLayer`] makes.
+///
+/// ```
+/// # use std::time::Duration;
+/// use grpc_chaos::retry::{Retry, RetryLayer, RetryPolicy};
+/// use tower::Layer;
+/// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+/// let svc: Retry<()> = RetryLayer::new(policy).layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Retry<S> {
+    inner: S,
+    plan: Arc<Plan>,
+    buffer_limit: usize,
+}
+
+/// The future of [`Retry`].
+pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<GrpcResponse, E>> + Send>>;
+
+/// What every attempt's request is made from.
+struct Template {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    extensions: http::Extensions,
+}
+
+impl Template {
+    fn request(&self, attempt: Attempt, body: Body) -> http::Request<Body> {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        *request.extensions_mut() = self.extensions.clone();
+        let headers = request.headers_mut();
+        if let Some(timeout) = attempt.timeout {
+            let text = crate::deadline::format_grpc_timeout(timeout);
+            if let Ok(value) = HeaderValue::from_str(&text) {
+                headers.insert(GRPC_TIMEOUT, value);
+            }
+        }
+        if attempt.number > 1 {
+            headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt.number - 1));
+        } else {
+            headers.remove(PREVIOUS_ATTEMPTS);
+        }
+        request
+    }
+}
+
+/// The status of a Trailers-Only response, read without trusting its details.
+fn trailers_only_status(headers: &http::HeaderMap) -> Option<Status> {
+    headers.get("grpc-status")?;
+    let mut headers = headers.clone();
+    // tonic panics on a `grpc-status-details-bin` that is not base64; the decision to
+    // retry needs only the code and the metadata.
+    headers.remove("grpc-status-details-bin");
+    Status::from_header_map(&headers)
+}
+
+/// Sorts one attempt's outcome.
+fn verdict(
+    replay: &Replay,
+    number: u32,
+    outcome: Result<GrpcResponse, Status>,
+) -> Verdict<GrpcResponse> {
+    let committed = replay.committed();
+    if committed.is_some_and(|n| n != number) {
+        return Verdict::Superseded;
+    }
+    let (status, result) = match outcome {
+        Err(status) => (status.clone(), status.into_http()),
+        Ok(response) => match trailers_only_status(response.headers()) {
+            Some(status) if status.code() != Code::Ok => (status, response),
+            _ => {
+                // Response headers (or an OK status): this attempt is the call's.
+                replay.commit(number);
+                return Verdict::Success(response);
+            }
+        },
+    };
+    Verdict::Failed {
+        status,
+        result,
+        committed: committed == Some(number),
+    }
+}
+
+impl<S> Service<http::Request<Body>> for Retry<S>
+where
+    S: Service<http::Request<Body>, Response = GrpcResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError> + Send + 'static,
+{
+    type Response = GrpcResponse;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let own = parts
+            .headers
+            .get(GRPC_TIMEOUT)
+            .and_then(|v| parse_bytes(v.as_bytes()).ok())
+            .map(Deadline::after);
+        let deadline = earlier(own, current());
+        let template = Arc::new(Template {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+        });
+        let replay = Replay::new(body, self.buffer_limit);
+        let clone = self.inner.clone();
+        // The first attempt goes to the service `poll_ready` readied; later ones to
+        // clones, readied in turn.
+        let mut ready = Some(std::mem::replace(&mut self.inner, clone.clone()));
+        let plan = self.plan.clone();
+        let committed = replay.clone();
+        Box::pin(async move {
+            let run = move |attempt: Attempt| {
+                let request = template.request(attempt, Body::new(replay.body(attempt.number)));
+                let service = ready.take();
+                let clone = clone.clone();
+                let replay = replay.clone();
+                async move {
+                    let outcome = match service {
+                        Some(mut service) => service.call(request).await,
+                        None => clone.oneshot(request).await,
+                    };
+                    let outcome = outcome.map_err(|e| Status::from_error(e.into()));
+                    verdict(&replay, attempt.number, outcome)
+                }
+            };
+            let response = match &*plan {
+                Plan::Retry(policy) => retry_loop(policy, deadline, run).await,
+                Plan::Hedge(policy) => {
+                    hedge_loop(policy, deadline, run, || committed.committed().is_some()).await
+                }
+            };
+            Ok(response)
+        })
+    }
+}

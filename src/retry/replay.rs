@@ -1,0 +1,197 @@
+//! The request body, buffered so that later attempts can send it again.
+//!
+//! One source body feeds every attempt. Frames read from it are kept (up to a limit)
+//! and each attempt's [`AttemptBody`] sends the kept frames first, then reads on from
+//! the source itself. Past the limit, the attempt that read that far is committed: the
+//! buffer is dropped and no other attempt can send the whole request any more.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use tonic::Status;
+
+/// Wakes every attempt body waiting on the source, not only the last to poll it: with
+/// hedging, several may wait at once.
+#[derive(Default)]
+struct Waiters(Mutex<Vec<Waker>>);
+
+impl Waiters {
+    fn add(&self, waker: &Waker) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+    }
+}
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        list.into_iter().for_each(Waker::wake);
+    }
+}
+
+struct State {
+    source: tonic::body::Body,
+    /// The data frames read so far (all of them, unless `overflowed`).
+    kept: Vec<Bytes>,
+    trailers: Option<HeaderMap>,
+    ended: bool,
+    failed: Option<Status>,
+    size: usize,
+    limit: usize,
+    /// The attempt every other one must give way to.
+    committed: Option<u32>,
+    overflowed: bool,
+    waiters: Arc<Waiters>,
+    waker: Waker,
+}
+
+/// The request body of one call, shared by its attempts.
+#[derive(Clone)]
+pub(crate) struct Replay(Arc<Mutex<State>>);
+
+impl Replay {
+    pub(crate) fn new(source: tonic::body::Body, limit: usize) -> Self {
+        let waiters = Arc::new(Waiters::default());
+        Self(Arc::new(Mutex::new(State {
+            source,
+            kept: Vec::new(),
+            trailers: None,
+            ended: false,
+            failed: None,
+            size: 0,
+            limit,
+            committed: None,
+            overflowed: false,
+            waker: Waker::from(waiters.clone()),
+            waiters,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The body attempt `number` sends.
+    pub(crate) fn body(&self, number: u32) -> AttemptBody {
+        AttemptBody {
+            replay: self.clone(),
+            number,
+            next: 0,
+            trailers_sent: false,
+        }
+    }
+
+    /// Commits the call to attempt `number` (its response headers arrived).
+    pub(crate) fn commit(&self, number: u32) {
+        let mut state = self.lock();
+        state.committed.get_or_insert(number);
+    }
+
+    /// The attempt the call is committed to, if any.
+    pub(crate) fn committed(&self) -> Option<u32> {
+        self.lock().committed
+    }
+}
+
+/// The request body of one attempt.
+pub(crate) struct AttemptBody {
+    replay: Replay,
+    number: u32,
+    /// The index in `kept` of the next frame to send.
+    next: usize,
+    trailers_sent: bool,
+}
+
+impl AttemptBody {
+    fn superseded() -> Status {
+        Status::cancelled("another attempt of this call was committed")
+    }
+}
+
+impl Body for AttemptBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        let mut state = this.replay.lock();
+        let state = &mut *state;
+        if state.committed.is_some_and(|n| n != this.number) {
+            return Poll::Ready(Some(Err(AttemptBody::superseded())));
+        }
+        if this.next < state.kept.len() {
+            this.next += 1;
+            return Poll::Ready(Some(Ok(Frame::data(state.kept[this.next - 1].clone()))));
+        }
+        if state.overflowed && this.next != usize::MAX {
+            // The buffer was dropped before this attempt caught up.
+            return Poll::Ready(Some(Err(AttemptBody::superseded())));
+        }
+        if let Some(status) = &state.failed {
+            return Poll::Ready(Some(Err(status.clone())));
+        }
+        if state.ended {
+            return Poll::Ready(match (&state.trailers, this.trailers_sent) {
+                (Some(trailers), false) => {
+                    this.trailers_sent = true;
+                    Some(Ok(Frame::trailers(trailers.clone())))
+                }
+                _ => None,
+            });
+        }
+        state.waiters.add(cx.waker());
+        let mut shared = Context::from_waker(&state.waker);
+        match Pin::new(&mut state.source).poll_frame(&mut shared) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                state.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(status))) => {
+                state.failed = Some(status.clone());
+                Poll::Ready(Some(Err(status)))
+            }
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    state.size += data.len();
+                    if this.next == usize::MAX {
+                        // Already past the limit: the data only passes through.
+                    } else if state.size > state.limit {
+                        state.overflowed = true;
+                        state.committed.get_or_insert(this.number);
+                        state.kept = Vec::new();
+                        this.next = usize::MAX;
+                    } else {
+                        state.kept.push(data.clone());
+                        this.next += 1;
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        state.trailers = Some(trailers.clone());
+                        state.ended = true;
+                        this.trailers_sent = true;
+                        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                    }
+                    // No other kind of frame exists; skip it.
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            },
+        }
+    }
+}

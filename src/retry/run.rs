@@ -1,0 +1,156 @@
+//! The retry loop both forms share: the function form and the tower layer.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::{sleep, sleep_until, Instant};
+use tonic::Status;
+
+use super::{Attempt, RetryPolicy, PUSHBACK};
+use crate::deadline::Deadline;
+
+/// How one attempt went, as the loops see it.
+pub(crate) enum Verdict<R> {
+    /// Success: `R` is the call's result.
+    Success(R),
+    /// A failure with `status`; `result` is the call's result if nothing follows.
+    /// A `committed` attempt (response headers seen, or the replay buffer overflowed)
+    /// is never followed by another.
+    Failed {
+        status: Status,
+        result: R,
+        committed: bool,
+    },
+    /// Another attempt was committed while this one ran: it no longer counts.
+    Superseded,
+}
+
+impl<T> Verdict<Result<T, Status>> {
+    /// The function forms' view: any error is a plain, uncommitted failure.
+    pub(crate) fn of(result: Result<T, Status>) -> Self {
+        match result {
+            Ok(value) => Self::Success(Ok(value)),
+            Err(status) => Self::Failed {
+                status: status.clone(),
+                result: Err(status),
+                committed: false,
+            },
+        }
+    }
+}
+
+/// What a call ends with when its budget runs out.
+pub(crate) trait FromStatus {
+    fn from_status(status: Status) -> Self;
+}
+
+impl<T> FromStatus for Result<T, Status> {
+    fn from_status(status: Status) -> Self {
+        Err(status)
+    }
+}
+
+/// What the server's pushback says: wait this long, or (`Err`) stop.
+pub(crate) fn pushback(status: &Status) -> Option<Result<Duration, ()>> {
+    let value = status.metadata().get(PUSHBACK)?;
+    let ms = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    Some(match ms {
+        Some(ms) if ms >= 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => Err(()),
+    })
+}
+
+/// DEADLINE_EXCEEDED, naming the last attempt's status.
+pub(crate) fn out_of_time(last: Option<&Status>) -> Status {
+    match last {
+        Some(s) => Status::deadline_exceeded(format!(
+            "deadline exceeded while retrying; last attempt: {:?} {:?}",
+            s.code(),
+            s.message()
+        )),
+        None => Status::deadline_exceeded("deadline exceeded before the first attempt"),
+    }
+}
+
+/// The attempt `number`, with what is left of `deadline`.
+pub(crate) fn attempt(number: u32, deadline: Option<Deadline>) -> Attempt {
+    Attempt {
+        number,
+        timeout: deadline.map(|d| d.remaining()),
+    }
+}
+
+/// Runs attempts one after another as `policy` says, within `deadline`.
+pub(crate) async fn retry_loop<R, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Option<Deadline>,
+    mut run: F,
+) -> R
+where
+    R: FromStatus,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Verdict<R>>,
+{
+    let mut schedule = policy.schedule();
+    let mut last: Option<Status> = None;
+    let throttle = policy.throttle();
+    let mut number = 0;
+    loop {
+        number += 1;
+        if deadline.is_some_and(|d| d.is_expired()) {
+            return R::from_status(out_of_time(last.as_ref()));
+        }
+        let this = attempt(number, deadline);
+        let verdict = match deadline {
+            None => run(this).await,
+            Some(d) => tokio::select! {
+                biased;
+                () = sleep_until(d.instant()) => return R::from_status(out_of_time(last.as_ref())),
+                verdict = run(this) => verdict,
+            },
+        };
+        let (status, result, committed) = match verdict {
+            Verdict::Success(result) => {
+                if let Some(t) = throttle {
+                    t.on_success();
+                }
+                return result;
+            }
+            Verdict::Failed {
+                status,
+                result,
+                committed,
+            } => (status, result, committed),
+            // One attempt at a time: nothing else can have been committed.
+            Verdict::Superseded => return R::from_status(Status::cancelled("attempt superseded")),
+        };
+        if committed || !policy.retries(status.code()) {
+            return result;
+        }
+        if let Some(t) = throttle {
+            t.on_failure();
+        }
+        if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
+            return result;
+        }
+        let wait = match pushback(&status) {
+            Some(Ok(wait)) => {
+                schedule.reset();
+                wait
+            }
+            Some(Err(())) => return result,
+            None => schedule.next_backoff(),
+        };
+        if let Some(d) = deadline {
+            if Instant::now() + wait >= d.instant() {
+                sleep_until(d.instant()).await;
+                return R::from_status(out_of_time(Some(&status)));
+            }
+        }
+        last = Some(status);
+        sleep(wait).await;
+    }
+}

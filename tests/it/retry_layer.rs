@@ -1,0 +1,410 @@
+//! `RetryLayer` on a tonic channel against the in-memory fake: the retry schedule, one
+//! deadline budget, commit points, the replay buffer, and hedging with its losers
+//! cancelled, all at exact virtual instants.
+
+use std::time::Duration;
+
+use grpc_chaos::fake::{method, CallEnding, FakeServer, ReceivedCall, Reply, Stub};
+use grpc_chaos::pb::greeter_client::GreeterClient;
+use grpc_chaos::pb::HelloRequest;
+use grpc_chaos::retry::{HedgingPolicy, Retry, RetryLayer, RetryPolicy};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio::time::{sleep, Instant};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::support::*;
+
+type Client = GreeterClient<Retry<Channel>>;
+
+fn retrying(server: &FakeServer, layer: RetryLayer) -> Client {
+    GreeterClient::new(
+        tower::ServiceBuilder::new()
+            .layer(layer)
+            .service(server.channel()),
+    )
+}
+
+fn exact_policy(max: u32) -> RetryPolicy {
+    RetryPolicy::new(max, ms(100), ms(1000), 2.0, [Code::Unavailable])
+        .unwrap()
+        .without_jitter()
+}
+
+fn hedging(max: u32, delay_ms: u64) -> RetryLayer {
+    RetryLayer::hedging(HedgingPolicy::new(max, ms(delay_ms), [Code::Unavailable]).unwrap())
+}
+
+fn unavailable() -> Reply {
+    Reply::error(Code::Unavailable, "down")
+}
+
+async fn say_hello(client: &Client, timeout: Option<Duration>) -> Result<String, Status> {
+    let mut request = tonic::Request::new(hello("Ada"));
+    if let Some(t) = timeout {
+        request.set_timeout(t);
+    }
+    let reply = client.clone().say_hello(request).await?;
+    Ok(reply.into_inner().message)
+}
+
+fn arrivals(calls: &[ReceivedCall], t0: Instant) -> Vec<Duration> {
+    calls.iter().map(|c| c.arrived_at - t0).collect()
+}
+
+fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
+    let header = |c: &ReceivedCall| {
+        let value = c.metadata.get("grpc-previous-rpc-attempts")?;
+        Some(value.to_str().unwrap().to_string())
+    };
+    calls.iter().map(header).collect()
+}
+
+fn cancelled_at(call: &ReceivedCall) -> Option<Instant> {
+    match call.ending {
+        CallEnding::Cancelled { at, .. } => Some(at),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
+    let _w = watchdog("the_layer_keeps_the_exact_schedule_within_one_budget");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            unavailable(),
+            Reply::message(&reply("third time")),
+        ]))
+        .expect(3)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+    let t0 = Instant::now();
+
+    let answer = say_hello(&client, Some(ms(2000))).await;
+
+    assert_eq!(answer.unwrap(), "third time");
+    assert_eq!(t0.elapsed(), ms(300));
+    let calls = server.received_calls();
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100), ms(300)]);
+    assert_eq!(
+        previous_attempts(&calls),
+        [None, Some("1".into()), Some("2".into())]
+    );
+    // Every attempt carried what was left of the caller's 2 s, not a fresh 2 s.
+    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
+    assert_eq!(
+        timeouts,
+        [Some(Ok(ms(2000))), Some(Ok(ms(1900))), Some(Ok(ms(1700)))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_ends_at_the_deadline_with_no_attempt_after() {
+    let _w = watchdog("a_spent_budget_ends_at_the_deadline_with_no_attempt_after");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(unavailable())
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+    let t0 = Instant::now();
+
+    let status = say_hello(&client, Some(ms(250))).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(
+        status.message().contains("Unavailable"),
+        "the last attempt's status is named: {}",
+        status.message()
+    );
+    assert_eq!(t0.elapsed(), ms(250));
+    assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_never_retries_a_code_outside_the_policy() {
+    let _w = watchdog("the_layer_never_retries_a_code_outside_the_policy");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::error(Code::InvalidArgument, "bad name").trailer("x-why", "empty"))
+        .expect(1)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+
+    let status = say_hello(&client, None).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.message(), "bad name");
+    assert_eq!(status.metadata().get("x-why").unwrap(), "empty");
+}
+
+#[tokio::test(start_paused = true)]
+async fn response_headers_commit_the_call() {
+    let _w = watchdog("response_headers_commit_the_call");
+    let server = FakeServer::in_memory();
+    // Headers first, then UNAVAILABLE in the trailers: A6 says the call is committed.
+    Stub::given(method(SAY_HELLO))
+        .respond_with(unavailable().header("x-started", "yes"))
+        .expect(1)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+
+    let status = say_hello(&client, None).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::Unavailable);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_obeys_pushback_to_the_millisecond_and_stops_on_a_negative_one() {
+    let _w = watchdog("the_layer_obeys_pushback_to_the_millisecond_and_stops_on_a_negative_one");
+    let server = FakeServer::in_memory();
+    let pushed = |v: &str| unavailable().trailer("grpc-retry-pushback-ms", v);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            pushed("1234"),
+            Reply::message(&reply("ok")),
+        ]))
+        .up_to_n_times(2)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+    let t0 = Instant::now();
+
+    assert_eq!(say_hello(&client, None).await.unwrap(), "ok");
+    assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(1234)]);
+
+    Stub::given(method(SAY_HELLO))
+        .respond_with(pushed("-1"))
+        .expect(1)
+        .mount(&server);
+    server.clear_received_calls();
+    let status = say_hello(&client, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(server.received_calls().len(), 1);
+}
+
+/// Sends `names` as a client stream, the first at once and the rest after `gap`.
+async fn client_stream(client: &Client, names: &[&str], gap: Duration) -> Result<String, Status> {
+    let (tx, rx) = mpsc::channel(names.len());
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    tokio::spawn(async move {
+        for (i, name) in names.into_iter().enumerate() {
+            if i == 1 {
+                sleep(gap).await;
+            }
+            if tx.send(HelloRequest { name }).await.is_err() {
+                return;
+            }
+        }
+    });
+    let reply = client
+        .clone()
+        .say_hello_client_stream(ReceiverStream::new(rx))
+        .await?;
+    Ok(reply.into_inner().message)
+}
+
+fn encoded(names: &[&str]) -> Vec<Vec<u8>> {
+    names.iter().map(|n| hello(n).encode_to_vec()).collect()
+}
+
+fn request_bytes(call: &ReceivedCall) -> Vec<Vec<u8>> {
+    call.request_messages.iter().map(|m| m.to_vec()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_stream_under_the_limit_is_replayed_byte_for_byte_as_it_goes_on() {
+    let _w = watchdog("a_client_stream_under_the_limit_is_replayed_byte_for_byte_as_it_goes_on");
+    let server = FakeServer::in_memory();
+    // Attempt 1 fails at once, while the client is still sending; attempt 2 (at 100 ms)
+    // gets the message sent so far from the buffer, then the rest as they come (300 ms).
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::sequence([
+            unavailable().without_waiting_for_half_close(),
+            Reply::message(&reply("all three")),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(3)));
+    let names = ["ann", "bob", "cy"];
+    let t0 = Instant::now();
+
+    let answer = client_stream(&client, &names, ms(300)).await;
+
+    assert_eq!(answer.unwrap(), "all three");
+    assert_eq!(t0.elapsed(), ms(300));
+    let calls = server.received_calls();
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100)]);
+    assert_eq!(request_bytes(&calls[1]), encoded(&names));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_stream_over_the_limit_is_committed_and_not_retried() {
+    let _w = watchdog("a_client_stream_over_the_limit_is_committed_and_not_retried");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(unavailable())
+        .expect(1)
+        .mount(&server);
+    let names = ["alice", "brian", "chloe"];
+    // What the three messages take on the wire, with their 5-byte frame headers.
+    let framed: usize = encoded(&names).iter().map(|m| 5 + m.len()).sum();
+    let client = retrying(
+        &server,
+        RetryLayer::new(exact_policy(3)).buffer_limit(framed - 1),
+    );
+
+    let status = client_stream(&client, &names, ms(10)).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::Unavailable);
+    let calls = server.received_calls();
+    assert_eq!(request_bytes(&calls[0]), encoded(&names));
+
+    // At exactly the limit the call is still replayable.
+    server.reset();
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            Reply::message(&reply("ok")),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(
+        &server,
+        RetryLayer::new(exact_policy(3)).buffer_limit(framed),
+    );
+    assert_eq!(client_stream(&client, &names, ms(10)).await.unwrap(), "ok");
+    let calls = server.received_calls();
+    assert_eq!(request_bytes(&calls[1]), encoded(&names));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_go_out_at_the_delay_and_the_first_success_cancels_the_rest() {
+    let _w = watchdog("hedges_go_out_at_the_delay_and_the_first_success_cancels_the_rest");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            Reply::hang(),
+            Reply::message(&reply("second wins")).delay(ms(150)),
+            Reply::hang(),
+        ]))
+        .expect(3)
+        .mount(&server);
+    let client = retrying(&server, hedging(4, 100));
+    let t0 = Instant::now();
+
+    let answer = say_hello(&client, Some(ms(2000))).await;
+
+    assert_eq!(answer.unwrap(), "second wins");
+    assert_eq!(t0.elapsed(), ms(250));
+    let calls = server.wait_for_ended_calls(3).await;
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100), ms(200)]);
+    assert_eq!(
+        previous_attempts(&calls),
+        [None, Some("1".into()), Some("2".into())]
+    );
+    let losers: Vec<_> = [&calls[0], &calls[2]]
+        .iter()
+        .map(|c| cancelled_at(c).map(|at| at - t0))
+        .collect();
+    assert_eq!(losers, [Some(ms(250)), Some(ms(250))]);
+    assert_eq!(calls[1].status_code(), Some(Code::Ok));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_fatal_failure_sends_the_next_hedge_at_once() {
+    let _w = watchdog("a_non_fatal_failure_sends_the_next_hedge_at_once");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            unavailable().delay(ms(30)),
+            Reply::message(&reply("ok")).delay(ms(10)),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(&server, hedging(3, 100));
+    let t0 = Instant::now();
+
+    assert_eq!(say_hello(&client, None).await.unwrap(), "ok");
+
+    assert_eq!(t0.elapsed(), ms(40));
+    assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(30)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest() {
+    let _w = watchdog("a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            Reply::hang(),
+            Reply::error(Code::PermissionDenied, "no").delay(ms(10)),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(&server, hedging(3, 50));
+    let t0 = Instant::now();
+
+    let status = say_hello(&client, None).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(t0.elapsed(), ms(60));
+    let calls = server.wait_for_ended_calls(2).await;
+    assert_eq!(cancelled_at(&calls[0]).map(|at| at - t0), Some(ms(60)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_share_one_budget_and_all_are_cancelled_at_the_deadline() {
+    let _w = watchdog("hedges_share_one_budget_and_all_are_cancelled_at_the_deadline");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::hang())
+        .mount(&server);
+    let client = retrying(&server, hedging(5, 100));
+    let t0 = Instant::now();
+
+    let status = say_hello(&client, Some(ms(250))).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(t0.elapsed(), ms(250));
+    let calls = server.wait_for_ended_calls(3).await;
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100), ms(200)]);
+    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
+    assert_eq!(
+        timeouts,
+        [Some(Ok(ms(250))), Some(Ok(ms(150))), Some(Ok(ms(50)))]
+    );
+    for call in &calls {
+        assert_eq!(cancelled_at(call).map(|at| at - t0), Some(ms(250)));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedged_client_streams_each_get_the_whole_request() {
+    let _w = watchdog("hedged_client_streams_each_get_the_whole_request");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::sequence([
+            Reply::hang(),
+            Reply::message(&reply("second")).delay(ms(80)),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(&server, hedging(2, 20));
+    let names = ["ann", "bob", "cy"];
+    let t0 = Instant::now();
+
+    // The first message goes out at once, the others at 50 ms: attempt 2 (at 20 ms)
+    // replays the first from the buffer and waits with attempt 1 for the rest. It
+    // answers at 100 ms.
+    let answer = client_stream(&client, &names, ms(50)).await;
+
+    assert_eq!(answer.unwrap(), "second");
+    assert_eq!(t0.elapsed(), ms(100));
+    let calls = server.wait_for_ended_calls(2).await;
+    assert_eq!(request_bytes(&calls[0]), encoded(&names));
+    assert_eq!(request_bytes(&calls[1]), encoded(&names));
+    assert_eq!(cancelled_at(&calls[0]).map(|at| at - t0), Some(ms(100)));
+}
