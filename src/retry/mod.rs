@@ -1,9 +1,15 @@
-//! gRFC A6 retries with one deadline budget across attempts.
+//! gRFC A6 retries and hedging with one deadline budget across attempts.
 //!
-//! This first piece is the policy and a plain async function form, for code that does
-//! not use tower: [`call_with_retry`] replaces the walkthrough's `CallWithRetry`, which
-//! gave every attempt a fresh timeout and so could blow its caller's deadline. All
-//! attempts and backoffs share one [`Deadline`]; no sleep runs past it.
+//! Two forms share one loop:
+//! - [`RetryLayer`], a tower layer for a tonic channel. It keeps each request body as it
+//!   is sent (up to a byte limit) so that unary and client-streaming calls can be sent
+//!   again, commits a call once response headers arrive, and retries
+//!   ([`RetryPolicy`]) or hedges ([`HedgingPolicy`]) it.
+//! - [`call_with_retry`] and [`call_with_hedging`], plain async functions for code that
+//!   does not use tower. They replace the walkthrough's `CallWithRetry`, which gave
+//!   every attempt a fresh timeout and so could blow its caller's deadline.
+//!
+//! All attempts and backoffs share one [`Deadline`]; no sleep runs past it.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

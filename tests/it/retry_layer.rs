@@ -8,6 +8,7 @@ use grpc_chaos::fake::{method, CallEnding, FakeServer, ReceivedCall, Reply, Stub
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::HelloRequest;
 use grpc_chaos::retry::{HedgingPolicy, Retry, RetryLayer, RetryPolicy};
+use proptest::prelude::*;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, Instant};
@@ -407,4 +408,171 @@ async fn hedged_client_streams_each_get_the_whole_request() {
     assert_eq!(request_bytes(&calls[0]), encoded(&names));
     assert_eq!(request_bytes(&calls[1]), encoded(&names));
     assert_eq!(cancelled_at(&calls[0]).map(|at| at - t0), Some(ms(100)));
+}
+
+/// What one hedged attempt meets at the fake, after `delay_ms`.
+#[derive(Clone, Copy, Debug)]
+enum Meets {
+    Ok,
+    NonFatal,
+    Fatal,
+    Hang,
+}
+
+fn hedge_reply((meets, delay_ms): (Meets, u64)) -> Reply {
+    match meets {
+        Meets::Ok => Reply::message(&reply("ok")).delay(ms(delay_ms)),
+        Meets::NonFatal => unavailable().delay(ms(delay_ms)),
+        Meets::Fatal => Reply::error(Code::Internal, "fatal").delay(ms(delay_ms)),
+        Meets::Hang => Reply::hang(),
+    }
+}
+
+/// One hedged call against `attempts`; its arrivals, result code, and elapsed time.
+fn run_hedged(
+    max: u32,
+    delay_ms: u64,
+    budget_ms: u64,
+    attempts: &[(Meets, u64)],
+) -> (Vec<Duration>, Code, Duration, Vec<ReceivedCall>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = FakeServer::in_memory();
+        Stub::given(method(SAY_HELLO))
+            .respond_with(Reply::sequence(attempts.iter().copied().map(hedge_reply)))
+            .mount(&server);
+        let client = retrying(&server, hedging(max, delay_ms));
+        let t0 = Instant::now();
+        let code = match say_hello(&client, Some(ms(budget_ms))).await {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        let elapsed = t0.elapsed();
+        let calls = server.received_calls();
+        let calls = server.wait_for_ended_calls(calls.len()).await;
+        (arrivals(&calls, t0), code, elapsed, calls)
+    })
+}
+
+fn meets() -> impl Strategy<Value = (Meets, u64)> {
+    let kind = prop_oneof![
+        Just(Meets::Ok),
+        Just(Meets::NonFatal),
+        Just(Meets::Fatal),
+        Just(Meets::Hang)
+    ];
+    (kind, 0u64..400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_hedged_calls_keep_a6s_rules_and_replay_exactly(
+        max in 2u32..8,
+        delay_ms in 0u64..200,
+        budget_ms in 50u64..1500,
+        attempts in proptest::collection::vec(meets(), 5),
+    ) {
+        let _w = watchdog("random_hedged_calls_keep_a6s_rules_and_replay_exactly");
+        let (times, code, elapsed, calls) = run_hedged(max, delay_ms, budget_ms, &attempts);
+
+        prop_assert!(!calls.is_empty());
+        prop_assert!(calls.len() as u32 <= max.min(5), "{} attempts", calls.len());
+        prop_assert!(elapsed <= ms(budget_ms), "{elapsed:?}");
+        // Each hedge goes out at most one delay after the one before (sooner after a
+        // non-fatal failure).
+        for gap in times.windows(2).map(|w| w[1] - w[0]) {
+            prop_assert!(gap <= ms(delay_ms), "gap {gap:?}");
+        }
+        // The call's code is one an attempt ended with, or the budget's.
+        let sent: Vec<Code> = calls.iter().filter_map(ReceivedCall::status_code).collect();
+        prop_assert!(
+            code == Code::DeadlineExceeded || sent.contains(&code),
+            "{code:?} from {sent:?}"
+        );
+        // Every attempt has ended: with its own status, or cancelled by the winner.
+        prop_assert!(calls.iter().all(|c| !c.ending.is_in_progress()));
+        prop_assert!(sent.iter().filter(|c| **c == Code::Ok).count() <= 1);
+        // Same inputs, same run.
+        let again = run_hedged(max, delay_ms, budget_ms, &attempts);
+        prop_assert_eq!((times, code, elapsed), (again.0, again.1, again.2));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_stream_is_retried_before_its_headers_and_committed_after() {
+    let _w = watchdog("a_server_stream_is_retried_before_its_headers_and_committed_after");
+    let server = FakeServer::in_memory();
+    let two = [reply("a"), reply("b")];
+    Stub::given(method(SAY_HELLO_STREAM))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            Reply::messages(&two).then_status(Status::unavailable("mid-stream")),
+        ]))
+        .up_to_n_times(2)
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+
+    let mut stream = client
+        .clone()
+        .say_hello_stream(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner();
+    let (messages, status) = read_until_error(&mut stream).await;
+
+    assert_eq!(messages, two);
+    // The second attempt sent headers: its UNAVAILABLE in the trailers is final.
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.message(), "mid-stream");
+    assert_eq!(server.received_calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn inside_a_served_call_the_budget_is_that_calls_deadline() {
+    let _w = watchdog("inside_a_served_call_the_budget_is_that_calls_deadline");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(unavailable())
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(5)));
+    let t0 = Instant::now();
+    let incoming = grpc_chaos::deadline::Deadline::after(ms(300));
+
+    // No timeout of its own: the deadline of the call being served bounds the retries.
+    let status = grpc_chaos::deadline::scope(Some(incoming), say_hello(&client, None))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(t0.elapsed(), ms(300));
+    let calls = server.received_calls();
+    assert_eq!(arrivals(&calls, t0), [ms(0), ms(100)]);
+    assert_eq!(calls[1].timeout, Some(Ok(ms(200))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_target_gets_no_further_hedges() {
+    let _w = watchdog("a_throttled_target_gets_no_further_hedges");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(unavailable().delay(ms(1)))
+        .mount(&server);
+    let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
+    let policy = HedgingPolicy::new(5, ms(10), [Code::Unavailable])
+        .unwrap()
+        .throttled_by(bucket.clone());
+    let client = retrying(&server, RetryLayer::hedging(policy));
+
+    // 4 tokens: the first failure leaves 3 (the next hedge goes), the second 2 (stop).
+    let status = say_hello(&client, None).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(server.received_calls().len(), 2);
+    assert_eq!(bucket.tokens(), 2.0);
 }
