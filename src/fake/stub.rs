@@ -303,6 +303,8 @@ impl Drop for StubGuard {
 pub(crate) struct Mounted {
     pub(crate) id: u64,
     stub: Stub,
+    /// How journal entries and messages name this stub, worked out once at mount time.
+    label: String,
     pub(crate) scoped: bool,
     /// Ids of the calls this stub answered.
     pub(crate) calls: Vec<usize>,
@@ -310,28 +312,21 @@ pub(crate) struct Mounted {
 
 impl Mounted {
     pub(crate) fn new(id: u64, stub: Stub, scoped: bool) -> Self {
+        let label = match &stub.name {
+            Some(name) => name.clone(),
+            None => format!("#{id} [{}]", describe_matchers(&stub)),
+        };
         Self {
             id,
             stub,
+            label,
             scoped,
             calls: Vec::new(),
         }
     }
 
     pub(crate) fn label(&self) -> String {
-        match &self.stub.name {
-            Some(name) => name.clone(),
-            None => format!("#{} [{}]", self.id, self.describe_matchers()),
-        }
-    }
-
-    fn describe_matchers(&self) -> String {
-        self.stub
-            .matchers
-            .iter()
-            .map(|m| m.0.describe())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.label.clone()
     }
 
     pub(crate) fn priority(&self) -> u8 {
@@ -388,12 +383,17 @@ impl Mounted {
             format!(
                 "stub {:?} ({}; replies {}) expected {} call(s), received {received}",
                 self.label(),
-                self.describe_matchers(),
+                describe_matchers(&self.stub),
                 self.stub.reply.describe(),
                 self.stub.expectation,
             )
         })
     }
+}
+
+fn describe_matchers(stub: &Stub) -> String {
+    let matchers: Vec<String> = stub.matchers.iter().map(|m| m.0.describe()).collect();
+    matchers.join(", ")
 }
 
 /// Unmet expectations, with the calls the server received.
