@@ -79,6 +79,7 @@ enum Plan {
 pub struct RetryLayer {
     plan: Arc<Plan>,
     buffer_limit: usize,
+    only: Option<Arc<[String]>>,
 }
 
 impl RetryLayer {
@@ -94,6 +95,7 @@ impl RetryLayer {
         Self {
             plan: Arc::new(Plan::Retry(policy)),
             buffer_limit: DEFAULT_BUFFER_LIMIT,
+            only: None,
         }
     }
 
@@ -110,6 +112,7 @@ impl RetryLayer {
         Self {
             plan: Arc::new(Plan::Hedge(policy)),
             buffer_limit: DEFAULT_BUFFER_LIMIT,
+            only: None,
         }
     }
 
@@ -126,6 +129,27 @@ impl RetryLayer {
         self.buffer_limit = bytes;
         self
     }
+
+    /// Applies the policy only to these methods, as A6's service config names them: a
+    /// whole service (`/pkg.Service/`) or one method (`/pkg.Service/Method`). Other
+    /// calls pass through untouched, with nothing buffered. By default every call is
+    /// covered.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use grpc_chaos::retry::{RetryLayer, RetryPolicy};
+    /// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// // Only the idempotent reads.
+    /// let layer = RetryLayer::new(policy).only(["/shop.Catalog/", "/shop.Orders/GetOrder"]);
+    /// ```
+    pub fn only<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.only = Some(paths.into_iter().map(Into::into).collect());
+        self
+    }
 }
 
 impl<S> Layer<S> for RetryLayer {
@@ -136,6 +160,7 @@ impl<S> Layer<S> for RetryLayer {
             inner,
             plan: self.plan.clone(),
             buffer_limit: self.buffer_limit,
+            only: self.only.clone(),
         }
     }
 }
@@ -154,6 +179,22 @@ pub struct Retry<S> {
     inner: S,
     plan: Arc<Plan>,
     buffer_limit: usize,
+    only: Option<Arc<[String]>>,
+}
+
+impl<S> Retry<S> {
+    fn covers(&self, path: &str) -> bool {
+        let Some(only) = &self.only else {
+            return true;
+        };
+        only.iter().any(|p| {
+            if p.ends_with('/') {
+                path.starts_with(p.as_str())
+            } else {
+                path == p
+            }
+        })
+    }
 }
 
 /// The future of [`Retry`].
@@ -245,6 +286,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if !self.covers(request.uri().path()) {
+            return Box::pin(self.inner.call(request));
+        }
         let (parts, body) = request.into_parts();
         let own = parts
             .headers

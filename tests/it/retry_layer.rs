@@ -576,3 +576,65 @@ async fn a_throttled_target_gets_no_further_hedges() {
     assert_eq!(server.received_calls().len(), 2);
     assert_eq!(bucket.tokens(), 2.0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_call_over_the_limit_sends_no_further_hedges() {
+    let _w = watchdog("a_hedged_call_over_the_limit_sends_no_further_hedges");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::hang())
+        .mount(&server);
+    let client = retrying(&server, hedging(3, 10).buffer_limit(8));
+    let t0 = Instant::now();
+
+    // Attempt 1 sends all three messages at once, past the 8-byte limit: the call is
+    // committed to it, so no hedge follows, and the budget ends it.
+    let mut request = tonic::Request::new(tokio_stream::iter([
+        hello("ann"),
+        hello("bob"),
+        hello("cy"),
+    ]));
+    request.set_timeout(ms(100));
+    let status = client
+        .clone()
+        .say_hello_client_stream(request)
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(t0.elapsed(), ms(100));
+    let calls = server.wait_for_ended_calls(1).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(request_bytes(&calls[0]), encoded(&["ann", "bob", "cy"]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_named_methods_are_retried() {
+    let _w = watchdog("only_the_named_methods_are_retried");
+    let server = FakeServer::in_memory();
+    Stub::given(grpc_chaos::fake::any())
+        .respond_with(unavailable())
+        .mount(&server);
+    let by_method = retrying(
+        &server,
+        RetryLayer::new(exact_policy(2)).only([SAY_HELLO_STREAM]),
+    );
+    let by_service = retrying(
+        &server,
+        RetryLayer::new(exact_policy(2)).only(["/pb.Greeter/"]),
+    );
+    let elsewhere = retrying(
+        &server,
+        RetryLayer::new(exact_policy(2)).only(["/pb.Other/"]),
+    );
+
+    let mut counts = Vec::new();
+    for client in [&by_method, &by_service, &elsewhere] {
+        server.clear_received_calls();
+        let status = say_hello(client, None).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable);
+        counts.push(server.received_calls().len());
+    }
+
+    assert_eq!(counts, [1, 2, 1]);
+}
