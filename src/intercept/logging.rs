@@ -19,6 +19,10 @@ use tracing::Level;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Parsed once: looking a header up by `&str` parses the name on every call.
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
 /// Turns one message's bytes into text for the log.
 type DecodeFn = Arc<Decoder>;
 type Decoder = dyn Fn(&[u8]) -> String + Send + Sync;
@@ -321,13 +325,17 @@ where
         let messages = tracing::enabled!(Level::DEBUG);
         let config = &self.config;
         let path = request.uri().path();
-        let info = config.methods.get(path);
+        let info = if config.methods.is_empty() {
+            None
+        } else {
+            config.methods.get(path)
+        };
         let shape = info.and_then(|i| i.shape).or_else(|| {
             crate::builtin::registry::find(path).map(|m| (m.client_streaming, m.server_streaming))
         });
         let log = Arc::new(CallLog {
             side: config.side,
-            method: path.into(),
+            uri: request.uri().clone(),
             trace_id: request
                 .extensions()
                 .get::<super::TraceIdValue>()
@@ -340,7 +348,7 @@ where
         });
         tracing::info!(
             side = config.side.as_str(),
-            method = %log.method,
+            method = %log.uri.path(),
             trace_id = %Opt(log.trace_id.as_deref()),
             client_streaming = %Known(shape.map(|s| s.0)),
             server_streaming = %Known(shape.map(|s| s.1)),
@@ -390,11 +398,11 @@ where
         };
         match result {
             Ok(response) => {
-                if let Some(code) = response.headers().get("grpc-status") {
+                if let Some(code) = response.headers().get(&GRPC_STATUS) {
                     // Trailers-Only: the status is in the headers and there is no body.
                     log.end(
                         Some(code.as_bytes()),
-                        response.headers().get("grpc-message").map(|v| v.as_bytes()),
+                        response.headers().get(&GRPC_MESSAGE).map(|v| v.as_bytes()),
                     );
                     return Poll::Ready(Ok(response.map(tonic::body::Body::new)));
                 }
@@ -413,7 +421,7 @@ where
 /// What one call's log shares between its request and response bodies.
 struct CallLog {
     side: Side,
-    method: Arc<str>,
+    uri: http::Uri,
     trace_id: Option<Box<str>>,
     start: Instant,
     messages: bool,
@@ -425,7 +433,7 @@ struct CallLog {
 impl fmt::Debug for CallLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallLog")
-            .field("method", &self.method)
+            .field("method", &self.uri.path())
             .finish_non_exhaustive()
     }
 }
@@ -445,7 +453,7 @@ impl CallLog {
         if self.messages {
             tracing::info!(
                 side = self.side.as_str(),
-                method = %self.method,
+                method = %self.uri.path(),
                 trace_id = %Opt(self.trace_id.as_deref()),
                 grpc_status = %status,
                 grpc_message = %message,
@@ -457,7 +465,7 @@ impl CallLog {
         } else {
             tracing::info!(
                 side = self.side.as_str(),
-                method = %self.method,
+                method = %self.uri.path(),
                 trace_id = %Opt(self.trace_id.as_deref()),
                 grpc_status = %status,
                 grpc_message = %message,
@@ -475,7 +483,7 @@ impl CallLog {
         let duration = self.start.elapsed();
         tracing::info!(
             side = self.side.as_str(),
-            method = %self.method,
+            method = %self.uri.path(),
                 trace_id = %Opt(self.trace_id.as_deref()),
             error = %error,
             duration = ?duration,
@@ -490,7 +498,7 @@ impl Drop for CallLog {
             let duration = self.start.elapsed();
             tracing::info!(
                 side = self.side.as_str(),
-                method = %self.method,
+                method = %self.uri.path(),
                 trace_id = %Opt(self.trace_id.as_deref()),
                 duration = ?duration,
                 "call dropped before its status (cancelled or reset) after {duration:?}"
@@ -743,8 +751,8 @@ where
                 } else if let Some(trailers) = frame.trailers_ref() {
                     if *this.is_response {
                         this.log.end(
-                            trailers.get("grpc-status").map(|v| v.as_bytes()),
-                            trailers.get("grpc-message").map(|v| v.as_bytes()),
+                            trailers.get(&GRPC_STATUS).map(|v| v.as_bytes()),
+                            trailers.get(&GRPC_MESSAGE).map(|v| v.as_bytes()),
                         );
                     }
                 }
@@ -756,7 +764,7 @@ where
             }
             None => {
                 if this.counter.as_ref().is_some_and(FrameCounter::partial) {
-                    tracing::debug!(method = %this.log.method, "the body ended inside a message");
+                    tracing::debug!(method = %this.log.uri.path(), "the body ended inside a message");
                 }
                 if *this.is_response {
                     this.log.end(None, None);
@@ -782,7 +790,7 @@ fn log_message(log: &CallLog, direction: &str, m: &Message<'_>, decode: Option<&
     };
     match content {
         None => tracing::debug!(
-            method = %log.method,
+            method = %log.uri.path(),
             trace_id = %Opt(log.trace_id.as_deref()),
             direction,
             index = m.index,
@@ -793,7 +801,7 @@ fn log_message(log: &CallLog, direction: &str, m: &Message<'_>, decode: Option<&
             m.len
         ),
         Some(content) => tracing::debug!(
-            method = %log.method,
+            method = %log.uri.path(),
             trace_id = %Opt(log.trace_id.as_deref()),
             direction,
             index = m.index,
