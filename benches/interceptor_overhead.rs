@@ -352,64 +352,102 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     }
 }
 
-/// The logging layer without a network: a unary call's request and response bodies
-/// (one message each, then trailers) through a `service_fn`, bare and logged.
-fn bench_layer_only(c: &mut Criterion, rt: &Runtime) {
-    use http_body_util::BodyExt;
-    use tower::{Service, ServiceExt};
+const LAYER_ONLY: &str = "layer_only";
 
-    fn frame(message: &[u8]) -> bytes::Bytes {
-        let mut out = vec![0];
-        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        out.extend_from_slice(message);
-        out.into()
-    }
-    let handler = tower::service_fn(|request: http::Request<tonic::body::Body>| async move {
-        let _ = request.into_body().collect().await;
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-        let frames = [
-            Ok::<_, std::convert::Infallible>(http_body::Frame::data(frame(b"Hello, Ada!"))),
-            Ok(http_body::Frame::trailers(trailers)),
-        ];
-        let body = http_body_util::StreamBody::new(tokio_stream::iter(frames));
-        Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::new(body)))
-    });
-    let request = || {
-        http::Request::post("/pb.Greeter/SayHello")
-            .body(tonic::body::Body::new(http_body_util::Full::new(frame(
-                b"Ada",
-            ))))
-            .unwrap()
-    };
-    let mut bare = handler;
-    let mut logged = LoggingLayer::new().layer(handler);
-    let dispatch = tracing::Dispatch::new(Sink);
-    let _guard = tracing::dispatcher::set_default(&dispatch);
-    let mut group = c.benchmark_group("logging_layer_only");
-    group.bench_function("bare", |b| {
+fn frame(message: &[u8]) -> bytes::Bytes {
+    let mut out = vec![0];
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out.into()
+}
+
+/// A unary call's request as the server's layers get it: one message, the token.
+fn raw_request() -> http::Request<tonic::body::Body> {
+    http::Request::post("/pb.Greeter/SayHello")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(tonic::body::Body::new(http_body_util::Full::new(frame(
+            b"\n\x03Ada",
+        ))))
+        .unwrap()
+}
+
+/// Reads the request, answers one message and `grpc-status: 0` trailers.
+async fn raw_handler(
+    request: http::Request<tonic::body::Body>,
+) -> Result<http::Response<tonic::body::Body>, std::convert::Infallible> {
+    use http_body_util::BodyExt;
+    let _ = request.into_body().collect().await;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let frames = [
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(frame(b"\n\x0bHello, Ada!"))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(tokio_stream::iter(frames));
+    Ok(http::Response::new(tonic::body::Body::new(body)))
+}
+
+fn layer_only<S, B>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &Runtime,
+    id: &str,
+    mut svc: S,
+) where
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    group.bench_function(id, |b| {
         b.iter(|| {
             rt.block_on(async {
-                let response = bare.ready().await.unwrap().call(request()).await.unwrap();
-                response.into_body().collect().await.unwrap()
-            })
-        })
-    });
-    group.bench_function("logged_sink", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let response = ServiceExt::<http::Request<tonic::body::Body>>::ready(&mut logged)
+                let response = svc
+                    .ready()
                     .await
                     .unwrap()
-                    .call(request())
+                    .call(raw_request())
                     .await
                     .unwrap();
                 response.into_body().collect().await.unwrap()
             })
         })
     });
+}
+
+/// The layers without a network: what each adds to one unary call's request and
+/// response (one message each, then trailers) around a `service_fn`. On a busy shared
+/// machine this is steadier than the difference of two round trips.
+fn bench_layer_only(c: &mut Criterion, rt: &Runtime) {
+    let handler = || tower::service_fn(raw_handler);
+    let mut group = c.benchmark_group(LAYER_ONLY);
+    layer_only(&mut group, rt, "bare", handler());
+    layer_only(
+        &mut group,
+        rt,
+        "trace_id",
+        TraceIdLayer::new().layer(handler()),
+    );
+    layer_only(
+        &mut group,
+        rt,
+        "auth",
+        AuthLayer::new(tokens()).layer(handler()),
+    );
+    for subscribers in [Subscribers::Sink, Subscribers::LevelOff] {
+        let dispatch = subscribers.dispatch();
+        let _guard = dispatch.as_ref().map(tracing::dispatcher::set_default);
+        let suffix = subscribers.suffix();
+        layer_only(&mut group, rt, &format!("bare{suffix}"), handler());
+        layer_only(
+            &mut group,
+            rt,
+            &format!("logging{suffix}"),
+            LoggingLayer::new().layer(handler()),
+        );
+    }
     group.finish();
-    common::print_ratios("logging_layer_only", "bare", &["logged_sink"]);
 }
 
 fn read_stream(rt: &Runtime, client: &mut GreeterClient<Channel>) -> usize {
@@ -481,6 +519,28 @@ fn main() {
     bench_unary(&mut c, &rt);
     bench_stream(&mut c, &rt);
     c.final_summary();
+    common::print_ratios(LAYER_ONLY, "bare", &["trace_id", "auth"]);
+    common::print_ratios(LAYER_ONLY, "bare_sink", &["logging_sink"]);
+    common::print_ratios(LAYER_ONLY, "bare_level_off", &["logging_level_off"]);
+    if let Some(round_trip) = common::median_ns(UNARY, "bare") {
+        for (base, id) in [
+            ("bare", "trace_id"),
+            ("bare", "auth"),
+            ("bare_sink", "logging_sink"),
+            ("bare_level_off", "logging_level_off"),
+        ] {
+            if let (Some(b), Some(l)) = (
+                common::median_ns(LAYER_ONLY, base),
+                common::median_ns(LAYER_ONLY, id),
+            ) {
+                println!(
+                    "{LAYER_ONLY}: {id} adds {:.0} ns, {:.1}% of a bare unary round trip",
+                    l - b,
+                    100.0 * (l - b) / round_trip
+                );
+            }
+        }
+    }
     common::print_ratios(UNARY, "bare", &["trace_id", "auth"]);
     for suffix in ["_sink", "_fmt", "_level_off"] {
         let id = |name: &str| format!("{name}{suffix}");
