@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -49,13 +50,27 @@ pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
 pub struct TraceIdValue(pub String);
 
 /// A new random id: 32 hex digits, unique within the process.
+///
+/// The process seeds once from the clock; each id then mixes a counter through
+/// SplitMix64, so a call pays no clock read and no formatting machinery.
 fn generate() -> String {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut rng = SplitMix64(nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32));
-    format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    let seed = *SEED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut rng = SplitMix64(seed ^ n.rotate_left(32));
+    let mut out = [0u8; 32];
+    for (half, word) in [rng.next_u64(), rng.next_u64()].into_iter().enumerate() {
+        for i in 0..16 {
+            let nibble = (word >> (60 - 4 * i)) & 0xf;
+            out[half * 16 + i] = b"0123456789abcdef"[nibble as usize];
+        }
+    }
+    out.iter().map(|&b| b as char).collect()
 }
 
 fn header_name(name: &str) -> HeaderName {
@@ -241,5 +256,143 @@ where
             }
         }
         self.inner.call(request)
+    }
+}
+
+/// A metadata key for an interceptor (an invalid or `-bin` name keeps `trace-id`).
+fn metadata_key(name: &str) -> AsciiMetadataKey {
+    AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .unwrap_or(AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER))
+}
+
+/// The client-side tonic [`Interceptor`](tonic::service::Interceptor) form of
+/// [`PropagateTraceIdLayer`], made by [`propagate_trace_id_interceptor`].
+///
+/// ```
+/// use grpc_chaos::intercept::propagate_trace_id_interceptor;
+/// let interceptor = propagate_trace_id_interceptor().header("x-request-id");
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceIdInterceptor {
+    key: AsciiMetadataKey,
+}
+
+impl PropagateTraceIdInterceptor {
+    /// Sends another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let interceptor = grpc_chaos::intercept::propagate_trace_id_interceptor().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.key = metadata_key(name);
+        self
+    }
+}
+
+/// Adds the current trace id ([`current_trace_id`]) to outbound calls that do not carry
+/// one: `GreeterClient::with_interceptor(channel, propagate_trace_id_interceptor())`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use grpc_chaos::intercept::{propagate_trace_id_interceptor, with_trace_id};
+/// use tonic::service::Interceptor;
+///
+/// let mut interceptor = propagate_trace_id_interceptor();
+/// let request = with_trace_id("abc".into(), async { interceptor.call(tonic::Request::new(())) })
+///     .await
+///     .unwrap();
+/// assert_eq!(request.metadata().get("trace-id").unwrap(), "abc");
+/// # }
+/// ```
+pub fn propagate_trace_id_interceptor() -> PropagateTraceIdInterceptor {
+    PropagateTraceIdInterceptor {
+        key: AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER),
+    }
+}
+
+impl tonic::service::Interceptor for PropagateTraceIdInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if !request.metadata().contains_key(&self.key) {
+            if let Some(value) =
+                current_trace_id().and_then(|id| AsciiMetadataValue::try_from(id).ok())
+            {
+                request.metadata_mut().insert(self.key.clone(), value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// The server-side tonic [`Interceptor`](tonic::service::Interceptor) form of
+/// [`TraceIdLayer`], made by [`trace_id_interceptor`]: it reads or generates the id and
+/// puts a [`TraceIdValue`] in the request extensions.
+///
+/// An interceptor cannot wrap the handler's future, so it cannot set
+/// [`current_trace_id`] or a span: use [`TraceIdLayer`] for those.
+///
+/// ```
+/// let interceptor = grpc_chaos::intercept::trace_id_interceptor().header("x-request-id");
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceIdInterceptor {
+    key: AsciiMetadataKey,
+}
+
+impl TraceIdInterceptor {
+    /// Reads another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let interceptor = grpc_chaos::intercept::trace_id_interceptor().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.key = metadata_key(name);
+        self
+    }
+}
+
+/// Reads or generates each call's trace id in a tonic interceptor:
+/// `GreeterServer::with_interceptor(svc, trace_id_interceptor())`.
+///
+/// ```
+/// use grpc_chaos::intercept::{trace_id_interceptor, TraceIdValue};
+/// use tonic::service::Interceptor;
+///
+/// let request = trace_id_interceptor().call(tonic::Request::new(())).unwrap();
+/// let id = request.extensions().get::<TraceIdValue>().unwrap();
+/// assert_eq!(id.0.len(), 32);
+/// assert_eq!(request.metadata().get("trace-id").unwrap(), id.0.as_str());
+/// ```
+pub fn trace_id_interceptor() -> TraceIdInterceptor {
+    TraceIdInterceptor {
+        key: AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER),
+    }
+}
+
+impl tonic::service::Interceptor for TraceIdInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let given = request
+            .metadata()
+            .get(&self.key)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let id = match given {
+            Some(id) => id,
+            None => {
+                let id = generate();
+                if let Ok(value) = AsciiMetadataValue::try_from(id.as_str()) {
+                    request.metadata_mut().insert(self.key.clone(), value);
+                }
+                id
+            }
+        };
+        request.extensions_mut().insert(TraceIdValue(id));
+        Ok(request)
     }
 }

@@ -17,6 +17,8 @@ mod fake_handlers;
 mod fake_streaming;
 mod fake_tcp;
 mod fake_unary;
+mod intercept_auth;
+mod intercept_logging;
 mod load;
 mod metadata_props;
 mod retry_fn;
