@@ -17,89 +17,20 @@ use grpc_chaos::intercept::{
     AuthLayer, LoggingLayer, PropagateTraceIdLayer, StaticTokens, TraceIdLayer,
 };
 use grpc_chaos::pb::greeter_client::GreeterClient;
-use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
-use grpc_chaos::pb::{HelloReply, HelloRequest};
+use grpc_chaos::pb::greeter_server::GreeterServer;
+use grpc_chaos::pb::HelloRequest;
 use tokio::runtime::Runtime;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Request;
 use tower::Layer;
+
+use common::greeter::{serve_in_memory, HandWritten, STREAM_MESSAGES};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
 const UNARY: &str = "interceptor_unary";
 const STREAM: &str = "interceptor_stream";
-const STREAM_MESSAGES: usize = 1_000;
 const TOKEN: &str = "bench-t0k3n-0123456789abcdef";
-
-struct Bench;
-
-type ReplyStream =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<HelloReply, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Greeter for Bench {
-    async fn say_hello(
-        &self,
-        request: Request<HelloRequest>,
-    ) -> Result<Response<HelloReply>, Status> {
-        Ok(Response::new(HelloReply {
-            message: format!("Hello, {}!", request.into_inner().name),
-        }))
-    }
-
-    type SayHelloStreamStream = ReplyStream;
-
-    async fn say_hello_stream(
-        &self,
-        request: Request<HelloRequest>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        let name = request.into_inner().name;
-        let replies = (1..=STREAM_MESSAGES).map(move |i| {
-            Ok(HelloReply {
-                message: format!("Hello #{i}, {name}!"),
-            })
-        });
-        Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
-    }
-
-    async fn say_hello_client_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<HelloReply>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-
-    type SayHelloBidiStreamStream = ReplyStream;
-
-    async fn say_hello_bidi_stream(
-        &self,
-        _: Request<Streaming<HelloRequest>>,
-    ) -> Result<Response<ReplyStream>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-}
-
-/// Serves a tonic router on in-memory duplex pipes on the current runtime, and
-/// evaluates to a channel to it.
-macro_rules! serve_in_memory {
-    ($router:expr) => {{
-        use hyper_util::rt::TokioIo;
-        let (tx, rx) =
-            tokio::sync::mpsc::channel::<Result<tokio::io::DuplexStream, std::io::Error>>(4);
-        tokio::spawn($router.serve_with_incoming(ReceiverStream::new(rx)));
-        tonic::transport::Endpoint::from_static("http://bench.invalid").connect_with_connector_lazy(
-            tower::service_fn(move |_: tonic::transport::Uri| {
-                let tx = tx.clone();
-                async move {
-                    let (client, server) = tokio::io::duplex(64 * 1024);
-                    tx.send(Ok(server)).await.map_err(std::io::Error::other)?;
-                    Ok::<_, std::io::Error>(TokioIo::new(client))
-                }
-            }),
-        )
-    }};
-}
 
 /// Accepts this crate's events and spans and drops them.
 struct Sink;
@@ -266,7 +197,7 @@ fn chain_server() -> Channel {
                 .layer(DeadlineLayer::new())
                 .into_inner()
         )
-        .add_service(GreeterServer::new(Bench)))
+        .add_service(GreeterServer::new(HandWritten)))
 }
 
 type ChainClient = GreeterClient<
@@ -287,7 +218,7 @@ fn chain_client(channel: Channel) -> ChainClient {
 
 fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     let _enter = rt.enter();
-    let plain = || GreeterServer::new(Bench);
+    let plain = || GreeterServer::new(HandWritten);
     let bare: Channel = serve_in_memory!(Server::builder().add_service(plain()));
     let trace: Channel = serve_in_memory!(Server::builder()
         .layer(TraceIdLayer::new())
@@ -468,10 +399,11 @@ fn read_stream(rt: &Runtime, client: &mut GreeterClient<Channel>) -> usize {
 
 fn bench_stream(c: &mut Criterion, rt: &Runtime) {
     let _enter = rt.enter();
-    let bare: Channel = serve_in_memory!(Server::builder().add_service(GreeterServer::new(Bench)));
+    let bare: Channel =
+        serve_in_memory!(Server::builder().add_service(GreeterServer::new(HandWritten)));
     let logged: Channel = serve_in_memory!(Server::builder()
         .layer(LoggingLayer::new())
-        .add_service(GreeterServer::new(Bench)));
+        .add_service(GreeterServer::new(HandWritten)));
 
     let mut group = c.benchmark_group(STREAM);
     for subscribers in [Subscribers::Sink, Subscribers::Fmt, Subscribers::LevelOff] {

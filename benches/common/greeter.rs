@@ -1,15 +1,44 @@
 //! A hand-written tonic Greeter on in-memory duplex pipes: the baseline the benches
 //! compare against.
 
-use hyper_util::rt::TokioIo;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint, Server, Uri};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
 
-/// The baseline: what a user would write by hand with tonic.
+/// How many messages `SayHelloStream` answers with.
+pub const STREAM_MESSAGES: usize = 1_000;
+
+/// Serves a tonic router on in-memory duplex pipes on the current runtime, and
+/// evaluates to a channel to it. (A macro: a layered router's type is long to name.)
+macro_rules! serve_in_memory {
+    ($router:expr) => {{
+        use hyper_util::rt::TokioIo;
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<tokio::io::DuplexStream, std::io::Error>>(4);
+        tokio::spawn($router.serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(rx)));
+        tonic::transport::Endpoint::from_static("http://bench.invalid").connect_with_connector_lazy(
+            tower::service_fn(move |_: tonic::transport::Uri| {
+                let tx = tx.clone();
+                async move {
+                    let (client, server) = tokio::io::duplex(64 * 1024);
+                    tx.send(Ok(server)).await.map_err(std::io::Error::other)?;
+                    Ok::<_, std::io::Error>(TokioIo::new(client))
+                }
+            }),
+        )
+    }};
+}
+#[allow(unused_imports)] // only some benches serve their own layered routers
+pub(crate) use serve_in_memory;
+
+type ReplyStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<HelloReply, Status>> + Send>>;
+
+/// The baseline: what a user would write by hand with tonic. `SayHello` greets;
+/// `SayHelloStream` greets [`STREAM_MESSAGES`] times.
 pub struct HandWritten;
 
 #[tonic::async_trait]
@@ -23,13 +52,19 @@ impl Greeter for HandWritten {
         }))
     }
 
-    type SayHelloStreamStream = ReceiverStream<Result<HelloReply, Status>>;
+    type SayHelloStreamStream = ReplyStream;
 
     async fn say_hello_stream(
         &self,
-        _: Request<HelloRequest>,
-    ) -> Result<Response<Self::SayHelloStreamStream>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
+        request: Request<HelloRequest>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        let name = request.into_inner().name;
+        let replies = (1..=STREAM_MESSAGES).map(move |i| {
+            Ok(HelloReply {
+                message: format!("Hello #{i}, {name}!"),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
     }
 
     async fn say_hello_client_stream(
@@ -49,40 +84,7 @@ impl Greeter for HandWritten {
     }
 }
 
-/// A tonic server on in-memory duplex pipes, on the current runtime.
+/// A channel to the hand-written Greeter with no layers.
 pub fn hand_written_channel() -> Channel {
-    let (tx, rx) =
-        tokio::sync::mpsc::channel::<Result<TokioIo<tokio::io::DuplexStream>, std::io::Error>>(4);
-    tokio::spawn(
-        Server::builder()
-            .add_service(GreeterServer::new(HandWritten))
-            .serve_with_incoming(ReceiverStream::new(rx).map_ok_io()),
-    );
-    Endpoint::from_static("http://hand-written.invalid").connect_with_connector_lazy(
-        tower::service_fn(move |_: Uri| {
-            let tx = tx.clone();
-            async move {
-                let (client, server) = tokio::io::duplex(64 * 1024);
-                tx.send(Ok(TokioIo::new(server)))
-                    .await
-                    .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(TokioIo::new(client))
-            }
-        }),
-    )
-}
-
-/// `serve_with_incoming` wants the raw IO type; unwrap the hyper adapter again.
-trait MapOkIo {
-    fn map_ok_io(
-        self,
-    ) -> impl tokio_stream::Stream<Item = Result<tokio::io::DuplexStream, std::io::Error>>;
-}
-
-impl MapOkIo for ReceiverStream<Result<TokioIo<tokio::io::DuplexStream>, std::io::Error>> {
-    fn map_ok_io(
-        self,
-    ) -> impl tokio_stream::Stream<Item = Result<tokio::io::DuplexStream, std::io::Error>> {
-        tokio_stream::StreamExt::map(self, |r| r.map(TokioIo::into_inner))
-    }
+    serve_in_memory!(Server::builder().add_service(GreeterServer::new(HandWritten)))
 }

@@ -484,7 +484,7 @@ impl CallLog {
         tracing::info!(
             side = self.side.as_str(),
             method = %self.uri.path(),
-                trace_id = %Opt(self.trace_id.as_deref()),
+            trace_id = %Opt(self.trace_id.as_deref()),
             error = %error,
             duration = ?duration,
             "call failed without a status after {duration:?}: {error}"

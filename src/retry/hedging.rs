@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tonic::{Code, Status};
 
-use super::run::{attempt, out_of_time, pushback, FromStatus, Verdict};
+use super::run::{attempt, out_of_time, pushback, FromStatus, Next, Verdict};
 use super::{Attempt, PolicyError, RetryThrottle, MAX_ATTEMPTS_CAP};
 use crate::deadline::Deadline;
 
@@ -185,36 +185,20 @@ where
             Event::Done(i, verdict) => (i, verdict),
         };
         drop(running.swap_remove(i));
-        match verdict {
-            Verdict::Success(result) => {
-                if let Some(t) = throttle {
-                    t.on_success();
-                }
-                return result;
-            }
-            Verdict::Failed {
-                status,
-                result,
-                committed,
-            } => {
-                if committed || !policy.is_non_fatal(status.code()) {
-                    return result;
-                }
-                if let Some(t) = throttle {
-                    t.on_failure();
-                }
-                if next_due.is_some() {
-                    next_due = match pushback(&status) {
-                        Some(Ok(wait)) => Some(Instant::now() + wait),
-                        Some(Err(())) => None,
-                        // A non-fatal failure sends the next attempt now.
-                        None => Some(Instant::now()),
-                    };
-                }
-                last = Some((status, result));
-            }
-            Verdict::Superseded => {}
+        let (status, result) = match verdict.settle(throttle, |code| policy.is_non_fatal(code)) {
+            Next::Return(result) => return result,
+            Next::Failed(status, result) => (status, result),
+            Next::Ignore => continue,
+        };
+        if next_due.is_some() {
+            next_due = match pushback(&status) {
+                Some(Ok(wait)) => Some(Instant::now() + wait),
+                Some(Err(())) => None,
+                // A non-fatal failure sends the next attempt now.
+                None => Some(Instant::now()),
+            };
         }
+        last = Some((status, result));
     }
 }
 

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Instant};
-use tonic::Status;
+use tonic::{Code, Status};
 
-use super::{Attempt, RetryPolicy, PUSHBACK};
+use super::{Attempt, RetryPolicy, RetryThrottle, PUSHBACK};
 use crate::deadline::Deadline;
 
 /// How one attempt went, as the loops see it.
@@ -35,6 +35,50 @@ impl<T> Verdict<Result<T, Status>> {
                 result: Err(status),
                 committed: false,
             },
+        }
+    }
+}
+
+/// What a loop does after an attempt.
+pub(crate) enum Next<R> {
+    /// End the call with this.
+    Return(R),
+    /// A failure another attempt may follow; `R` ends the call if none does.
+    Failed(Status, R),
+    /// Nothing: the attempt no longer counts.
+    Ignore,
+}
+
+impl<R> Verdict<R> {
+    /// Settles an attempt: a success gives a token back and ends the call; a committed
+    /// failure, or one whose code `follows` rejects, ends it; any other failure takes a
+    /// token and may be followed.
+    pub(crate) fn settle(
+        self,
+        throttle: Option<&RetryThrottle>,
+        follows: impl Fn(Code) -> bool,
+    ) -> Next<R> {
+        match self {
+            Self::Success(result) => {
+                if let Some(t) = throttle {
+                    t.on_success();
+                }
+                Next::Return(result)
+            }
+            Self::Failed {
+                status,
+                result,
+                committed,
+            } => {
+                if committed || !follows(status.code()) {
+                    return Next::Return(result);
+                }
+                if let Some(t) = throttle {
+                    t.on_failure();
+                }
+                Next::Failed(status, result)
+            }
+            Self::Superseded => Next::Ignore,
         }
     }
 }
@@ -112,27 +156,12 @@ where
                 verdict = run(this) => verdict,
             },
         };
-        let (status, result, committed) = match verdict {
-            Verdict::Success(result) => {
-                if let Some(t) = throttle {
-                    t.on_success();
-                }
-                return result;
-            }
-            Verdict::Failed {
-                status,
-                result,
-                committed,
-            } => (status, result, committed),
+        let (status, result) = match verdict.settle(throttle, |code| policy.retries(code)) {
+            Next::Return(result) => return result,
+            Next::Failed(status, result) => (status, result),
             // One attempt at a time: nothing else can have been committed.
-            Verdict::Superseded => return R::from_status(Status::cancelled("attempt superseded")),
+            Next::Ignore => return R::from_status(Status::cancelled("attempt superseded")),
         };
-        if committed || !policy.retries(status.code()) {
-            return result;
-        }
-        if let Some(t) = throttle {
-            t.on_failure();
-        }
         if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
             return result;
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use grpc_chaos::deadline::Deadline;
-use grpc_chaos::fake::{method, FakeServer, ReceivedCall, Reply, Stub};
+use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::HelloReply;
 use grpc_chaos::retry::{call_with_retry, RetryPolicy};
@@ -36,21 +36,6 @@ async fn say_hello_with_retry(
 
 fn policy(max: u32, initial_ms: u64, max_ms: u64, mult: f64) -> RetryPolicy {
     RetryPolicy::new(max, ms(initial_ms), ms(max_ms), mult, [Code::Unavailable]).unwrap()
-}
-
-fn arrivals(calls: &[ReceivedCall], t0: Instant) -> Vec<Duration> {
-    calls.iter().map(|c| c.arrived_at - t0).collect()
-}
-
-fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
-    calls
-        .iter()
-        .map(|c| {
-            c.metadata
-                .get("grpc-previous-rpc-attempts")
-                .map(|v| v.to_str().unwrap().to_string())
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]

@@ -51,16 +51,11 @@ async fn say_hello(client: &Client, timeout: Option<Duration>) -> Result<String,
     Ok(reply.into_inner().message)
 }
 
-fn arrivals(calls: &[ReceivedCall], t0: Instant) -> Vec<Duration> {
-    calls.iter().map(|c| c.arrived_at - t0).collect()
-}
-
-fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
-    let header = |c: &ReceivedCall| {
-        let value = c.metadata.get("grpc-previous-rpc-attempts")?;
-        Some(value.to_str().unwrap().to_string())
-    };
-    calls.iter().map(header).collect()
+/// A fake answering every call to `path` with `reply`.
+fn fake(path: &str, reply: Reply) -> FakeServer {
+    let server = FakeServer::in_memory();
+    Stub::given(method(path)).respond_with(reply).mount(&server);
+    server
 }
 
 fn cancelled_at(call: &ReceivedCall) -> Option<Instant> {
@@ -106,10 +101,7 @@ async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
 #[tokio::test(start_paused = true)]
 async fn a_spent_budget_ends_at_the_deadline_with_no_attempt_after() {
     let _w = watchdog("a_spent_budget_ends_at_the_deadline_with_no_attempt_after");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .respond_with(unavailable())
-        .mount(&server);
+    let server = fake(SAY_HELLO, unavailable());
     let client = retrying(&server, RetryLayer::new(exact_policy(5)));
     let t0 = Instant::now();
 
@@ -359,10 +351,7 @@ async fn a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn hedges_share_one_budget_and_all_are_cancelled_at_the_deadline() {
     let _w = watchdog("hedges_share_one_budget_and_all_are_cancelled_at_the_deadline");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .respond_with(Reply::hang())
-        .mount(&server);
+    let server = fake(SAY_HELLO, Reply::hang());
     let client = retrying(&server, hedging(5, 100));
     let t0 = Instant::now();
 
@@ -536,10 +525,7 @@ async fn a_server_stream_is_retried_before_its_headers_and_committed_after() {
 #[tokio::test(start_paused = true)]
 async fn inside_a_served_call_the_budget_is_that_calls_deadline() {
     let _w = watchdog("inside_a_served_call_the_budget_is_that_calls_deadline");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .respond_with(unavailable())
-        .mount(&server);
+    let server = fake(SAY_HELLO, unavailable());
     let client = retrying(&server, RetryLayer::new(exact_policy(5)));
     let t0 = Instant::now();
     let incoming = grpc_chaos::deadline::Deadline::after(ms(300));
@@ -559,10 +545,7 @@ async fn inside_a_served_call_the_budget_is_that_calls_deadline() {
 #[tokio::test(start_paused = true)]
 async fn a_throttled_target_gets_no_further_hedges() {
     let _w = watchdog("a_throttled_target_gets_no_further_hedges");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .respond_with(unavailable().delay(ms(1)))
-        .mount(&server);
+    let server = fake(SAY_HELLO, unavailable().delay(ms(1)));
     let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let policy = HedgingPolicy::new(5, ms(10), [Code::Unavailable])
         .unwrap()
@@ -580,10 +563,7 @@ async fn a_throttled_target_gets_no_further_hedges() {
 #[tokio::test(start_paused = true)]
 async fn a_hedged_call_over_the_limit_sends_no_further_hedges() {
     let _w = watchdog("a_hedged_call_over_the_limit_sends_no_further_hedges");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
-        .respond_with(Reply::hang())
-        .mount(&server);
+    let server = fake(SAY_HELLO_CLIENT_STREAM, Reply::hang());
     let client = retrying(&server, hedging(3, 10).buffer_limit(8));
     let t0 = Instant::now();
 

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use grpc_chaos::fake::FakeServer;
+use grpc_chaos::fake::{FakeServer, ReceivedCall};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::{HelloReply, HelloRequest};
 use grpc_chaos::watchdog::Watchdog;
@@ -37,6 +37,20 @@ pub fn reply(message: &str) -> HelloReply {
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// When each call arrived, from `t0`.
+pub fn arrivals(calls: &[ReceivedCall], t0: tokio::time::Instant) -> Vec<Duration> {
+    calls.iter().map(|c| c.arrived_at - t0).collect()
+}
+
+/// Each call's `grpc-previous-rpc-attempts`, if it had one.
+pub fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
+    let header = |c: &ReceivedCall| {
+        let value = c.metadata.get("grpc-previous-rpc-attempts")?;
+        Some(value.to_str().unwrap().to_string())
+    };
+    calls.iter().map(header).collect()
 }
 
 pub const SAY_HELLO: &str = "/pb.Greeter/SayHello";
