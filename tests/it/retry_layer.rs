@@ -618,3 +618,52 @@ async fn only_the_named_methods_are_retried() {
 
     assert_eq!(counts, [1, 2, 1]);
 }
+
+/// A server stream with a 300 ms budget: attempt 1 fails, attempt 2 (at 100 ms) sends
+/// one message and would send another at 600 ms.
+async fn committed_stream_outliving_its_budget<S>(server: &FakeServer, service: S)
+where
+    S: tonic::client::GrpcService<tonic::body::Body>,
+    S::Error: Into<tower::BoxError>,
+    S::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <S::ResponseBody as http_body::Body>::Error: Into<tower::BoxError> + Send,
+{
+    server.reset();
+    Stub::given(method(SAY_HELLO_STREAM))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            Reply::message(&reply("first")).then_message_after(ms(500), &reply("late")),
+        ]))
+        .mount(server);
+    let t0 = Instant::now();
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.set_timeout(ms(300));
+
+    let response = GreeterClient::new(service).say_hello_stream(request).await;
+    let (messages, status) = read_until_error(&mut response.unwrap().into_inner()).await;
+
+    assert_eq!(messages, [reply("first")]);
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(t0.elapsed(), ms(300));
+    assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_deadline_layer_on_either_side_a_committed_stream_ends_at_the_budget() {
+    let _w =
+        watchdog("with_the_deadline_layer_on_either_side_a_committed_stream_ends_at_the_budget");
+    let server = FakeServer::in_memory();
+    let retry = || RetryLayer::new(exact_policy(3));
+    let deadline = grpc_chaos::deadline::PropagateDeadlineLayer::new;
+
+    let outside = tower::ServiceBuilder::new()
+        .layer(deadline())
+        .layer(retry())
+        .service(server.channel());
+    committed_stream_outliving_its_budget(&server, outside).await;
+    let inside = tower::ServiceBuilder::new()
+        .layer(retry())
+        .layer(deadline())
+        .service(server.channel());
+    committed_stream_outliving_its_budget(&server, inside).await;
+}
