@@ -721,6 +721,17 @@ impl SplitMix64 {
     pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// A seed taken once per process from the clock, for draws that should differ from
+    /// run to run (unseeded jitter, generated ids).
+    pub(crate) fn process_seed() -> u64 {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *SEED.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
+    }
 }
 
 #[cfg(test)]

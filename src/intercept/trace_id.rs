@@ -54,13 +54,8 @@ pub struct TraceIdValue(pub String);
 /// The process seeds once from the clock; each id then mixes a counter through
 /// SplitMix64, so a call pays no clock read and no formatting machinery.
 fn generate() -> String {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    let seed = SplitMix64::process_seed();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut rng = SplitMix64(seed ^ n.rotate_left(32));
     let mut out = [0u8; 32];
@@ -78,6 +73,11 @@ fn header_name(name: &str) -> HeaderName {
 }
 
 /// Reads or generates each call's trace id on a server.
+///
+/// [`current_trace_id`] and the span cover the handler's future (and inner layers'
+/// `call`). A response stream is polled by hyper after the handler has returned, outside
+/// that scope: code in a stream should take the id from the request's [`TraceIdValue`]
+/// before returning the stream.
 ///
 /// ```
 /// let layer = grpc_chaos::intercept::TraceIdLayer::new().header("x-trace-id");
@@ -169,7 +169,10 @@ where
         }
         request.extensions_mut().insert(TraceIdValue(id.clone()));
         let span = tracing::info_span!("grpc_call", trace_id = %id, method = %request.uri().path());
-        Box::pin(CURRENT.scope(id, self.inner.call(request)).instrument(span))
+        // Inner layers' synchronous `call` code sees the id and the span too.
+        let inner = &mut self.inner;
+        let future = span.in_scope(|| CURRENT.sync_scope(id.clone(), || inner.call(request)));
+        Box::pin(CURRENT.scope(id, future).instrument(span))
     }
 }
 

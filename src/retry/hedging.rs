@@ -76,6 +76,10 @@ impl HedgingPolicy {
         self
     }
 
+    pub(crate) fn throttle(&self) -> Option<&RetryThrottle> {
+        self.throttle.as_deref()
+    }
+
     /// Attempts in all, the first included (at most 5).
     ///
     /// ```

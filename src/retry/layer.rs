@@ -34,6 +34,31 @@ enum Plan {
     Hedge(HedgingPolicy),
 }
 
+impl Plan {
+    fn throttle(&self) -> Option<&super::RetryThrottle> {
+        match self {
+            Self::Retry(p) => p.throttle(),
+            Self::Hedge(p) => p.throttle(),
+        }
+    }
+
+    /// Settles the throttle with a committed call's final status.
+    fn settle_final(&self, code: Code) {
+        let Some(throttle) = self.throttle() else {
+            return;
+        };
+        let counts = match self {
+            Self::Retry(p) => p.retries(code),
+            Self::Hedge(p) => p.is_non_fatal(code),
+        };
+        if code == Code::Ok {
+            throttle.on_success();
+        } else if counts {
+            throttle.on_failure();
+        }
+    }
+}
+
 /// Retries (or hedges) the calls of a tonic channel as gRFC A6 says, within one
 /// deadline budget.
 ///
@@ -243,8 +268,43 @@ fn trailers_only_status(headers: &http::HeaderMap) -> Option<Status> {
     Status::from_header_map(&headers)
 }
 
+/// Whether tonic's own timer ended the attempt.
+fn timed_out(mut error: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        match error.source() {
+            Some(source) => error = source,
+            None => return false,
+        }
+    }
+}
+
+/// The status the gRPC HTTP mapping gives a response with no `grpc-status` and an HTTP
+/// status other than 200 (from a proxy, say), if that is what it is.
+fn http_status(response: &GrpcResponse) -> Option<Status> {
+    let http = response.status();
+    if http == http::StatusCode::OK {
+        return None;
+    }
+    let code = match http.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Some(Status::new(
+        code,
+        format!("HTTP status {http} with no grpc-status"),
+    ))
+}
+
 /// Sorts one attempt's outcome.
 fn verdict(
+    plan: &Arc<Plan>,
     replay: &Replay,
     number: u32,
     outcome: Result<GrpcResponse, Status>,
@@ -256,18 +316,82 @@ fn verdict(
     let (status, result) = match outcome {
         Err(status) => (status.clone(), status.into_http()),
         Ok(response) => match trailers_only_status(response.headers()) {
-            Some(status) if status.code() != Code::Ok => (status, response),
-            _ => {
-                // Response headers (or an OK status): this attempt is the call's.
-                replay.commit(number);
+            Some(status) if status.code() == Code::Ok => {
+                if !replay.commit(number) {
+                    return Verdict::Superseded;
+                }
                 return Verdict::Success(response);
             }
+            Some(status) => (status, response),
+            None => match http_status(&response) {
+                Some(status) => (status, response),
+                None => {
+                    // Response headers: the call is this attempt's, and its status comes
+                    // at the end of the stream.
+                    if !replay.commit(number) {
+                        return Verdict::Superseded;
+                    }
+                    let response = match plan.throttle() {
+                        Some(_) => response.map(|body| {
+                            Body::new(SettleAtEnd {
+                                inner: body,
+                                plan: Some(plan.clone()),
+                            })
+                        }),
+                        None => response,
+                    };
+                    return Verdict::Committed(response);
+                }
+            },
         },
     };
+    let committed = committed == Some(number);
+    if !committed {
+        replay.abandon(number);
+    }
     Verdict::Failed {
         status,
         result,
-        committed: committed == Some(number),
+        committed,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A committed call's response body: its final status settles the throttle, as A6
+    /// counts it (a retryable or non-fatal code takes a token, OK gives some back).
+    struct SettleAtEnd {
+        #[pin]
+        inner: Body,
+        plan: Option<Arc<Plan>>,
+    }
+}
+
+impl http_body::Body for SettleAtEnd {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(trailers)) = frame.as_ref().map(|f| f.as_ref().map(|f| f.trailers_ref())) {
+            if let Some(status) = trailers.and_then(trailers_only_status) {
+                if let Some(plan) = this.plan.take() {
+                    plan.settle_final(status.code());
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -310,8 +434,10 @@ where
         let mut ready = Some(std::mem::replace(&mut self.inner, clone.clone()));
         let plan = self.plan.clone();
         let committed = replay.clone();
+        let attempts_plan = plan.clone();
         Box::pin(async move {
             let run = move |attempt: Attempt| {
+                let plan = attempts_plan.clone();
                 let request = template.request(attempt, Body::new(replay.body(attempt.number)));
                 let service = ready.take();
                 let clone = clone.clone();
@@ -321,8 +447,17 @@ where
                         Some(mut service) => service.call(request).await,
                         None => clone.oneshot(request).await,
                     };
-                    let outcome = outcome.map_err(|e| Status::from_error(e.into()));
-                    verdict(&replay, attempt.number, outcome)
+                    let outcome = outcome.map_err(|e| e.into());
+                    if let (Err(e), Some(deadline)) = (&outcome, deadline) {
+                        // tonic's channel times the attempt's `grpc-timeout`, rounded down
+                        // to its unit, so it can fire just before the call's deadline:
+                        // wait the rest, so the deadline (not CANCELLED) ends the call.
+                        if timed_out(e.as_ref()) {
+                            tokio::time::sleep_until(deadline.instant()).await;
+                        }
+                    }
+                    let outcome = outcome.map_err(Status::from_error);
+                    verdict(&plan, &replay, attempt.number, outcome)
                 }
             };
             let response = match &*plan {

@@ -1,6 +1,7 @@
 //! gRFC A6 retry policies and their backoff schedule.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,12 +71,15 @@ pub struct RetryPolicy {
     retryable: Vec<Code>,
     /// `None`: no jitter, every backoff is its upper bound.
     seed: Option<u64>,
+    /// How many calls have drawn a schedule: call `k` draws from its own stream.
+    calls: Arc<AtomicU64>,
     /// The target's token bucket, shared with every other call to it.
     throttle: Option<Arc<RetryThrottle>>,
 }
 
 impl RetryPolicy {
-    /// Validates a policy as A6 says; jitter is seeded with 0 until [`RetryPolicy::seed`].
+    /// Validates a policy as A6 says. Jitter is random (seeded once per process) until
+    /// [`RetryPolicy::seed`] fixes it.
     ///
     /// # Errors
     /// The first rule the values break.
@@ -114,21 +118,25 @@ impl RetryPolicy {
             max_backoff,
             multiplier: backoff_multiplier,
             retryable,
-            seed: Some(0),
+            seed: Some(SplitMix64::process_seed()),
+            calls: Arc::new(AtomicU64::new(0)),
             throttle: None,
         })
     }
 
-    /// Seeds the jitter: the same seed gives the same backoffs, run after run.
+    /// Seeds the jitter, so that runs replay: each call draws its backoffs from its own
+    /// stream (calls spread out, as A6 wants), and the `k`-th call of this policy and its
+    /// clones draws the same ones in every run.
     ///
     /// ```
     /// # use std::time::Duration;
     /// # let p = grpc_chaos::retry::RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
     /// let p = p.seed(42);
-    /// assert_eq!(p.backoffs(2), p.backoffs(2));
+    /// assert_eq!(p.backoffs(2), p.clone().backoffs(2));
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self.calls = Arc::new(AtomicU64::new(0));
         self
     }
 
@@ -201,7 +209,8 @@ impl RetryPolicy {
         }
     }
 
-    /// The first `count` backoffs this policy would wait, with its jitter.
+    /// The first `count` backoffs the first call of this policy would wait, with its
+    /// jitter.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -209,15 +218,22 @@ impl RetryPolicy {
     /// assert_eq!(p.backoffs(3).len(), 3);
     /// ```
     pub fn backoffs(&self, count: usize) -> Vec<Duration> {
-        let mut schedule = self.schedule();
+        let mut schedule = self.schedule_of(0);
         (0..count).map(|_| schedule.next_backoff()).collect()
     }
 
+    /// The schedule of the next call.
     pub(crate) fn schedule(&self) -> Schedule<'_> {
+        self.schedule_of(self.calls.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn schedule_of(&self, call: u64) -> Schedule<'_> {
         Schedule {
             policy: self,
             n: 1,
-            rng: self.seed.map(SplitMix64),
+            rng: self.seed.map(|seed| {
+                SplitMix64(seed.wrapping_add(call.wrapping_mul(0xD1B5_4A32_D192_ED03)))
+            }),
         }
     }
 }

@@ -50,6 +50,8 @@ struct State {
     limit: usize,
     /// The attempt every other one must give way to.
     committed: Option<u32>,
+    /// Attempts that have their verdict: their bodies stop (bit `n` for attempt `n`).
+    abandoned: u64,
     overflowed: bool,
     waiters: Arc<Waiters>,
     waker: Waker,
@@ -71,6 +73,7 @@ impl Replay {
             size: 0,
             limit,
             committed: None,
+            abandoned: 0,
             overflowed: false,
             waker: Waker::from(waiters.clone()),
             waiters,
@@ -91,10 +94,24 @@ impl Replay {
         }
     }
 
-    /// Commits the call to attempt `number` (its response headers arrived).
-    pub(crate) fn commit(&self, number: u32) {
+    /// Commits the call to attempt `number` (its response headers arrived), unless
+    /// another attempt was committed first: then `false`. The other attempts' bodies
+    /// are woken to fail, and nothing more is kept for replay.
+    pub(crate) fn commit(&self, number: u32) -> bool {
         let mut state = self.lock();
-        state.committed.get_or_insert(number);
+        if *state.committed.get_or_insert(number) != number {
+            return false;
+        }
+        state.waker.wake_by_ref();
+        true
+    }
+
+    /// Attempt `number` has its verdict (it failed): its body stops, so that it can
+    /// neither take more of the request nor commit the call by overflowing the buffer.
+    pub(crate) fn abandon(&self, number: u32) {
+        let mut state = self.lock();
+        state.abandoned |= 1u64.checked_shl(number).unwrap_or(0);
+        state.waker.wake_by_ref();
     }
 
     /// The attempt the call is committed to, if any.
@@ -129,12 +146,21 @@ impl Body for AttemptBody {
         let this = self.get_mut();
         let mut state = this.replay.lock();
         let state = &mut *state;
-        if state.committed.is_some_and(|n| n != this.number) {
+        let abandoned = state.abandoned & 1u64.checked_shl(this.number).unwrap_or(0) != 0;
+        if abandoned || state.committed.is_some_and(|n| n != this.number) {
             return Poll::Ready(Some(Err(AttemptBody::superseded())));
         }
+        let committed = state.committed == Some(this.number);
         if this.next < state.kept.len() {
             this.next += 1;
-            return Poll::Ready(Some(Ok(Frame::data(state.kept[this.next - 1].clone()))));
+            let kept = &mut state.kept[this.next - 1];
+            // Once the call is this attempt's, nobody replays what it has sent.
+            let data = if committed {
+                std::mem::take(kept)
+            } else {
+                kept.clone()
+            };
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         if state.overflowed && this.next != usize::MAX {
             // The buffer was dropped before this attempt caught up.
@@ -167,8 +193,8 @@ impl Body for AttemptBody {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     state.size += data.len();
-                    if this.next == usize::MAX {
-                        // Already past the limit: the data only passes through.
+                    if this.next == usize::MAX || committed {
+                        // Past the limit, or committed: the data only passes through.
                     } else if state.size > state.limit {
                         state.overflowed = true;
                         state.committed.get_or_insert(this.number);

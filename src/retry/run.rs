@@ -13,6 +13,9 @@ use crate::deadline::Deadline;
 pub(crate) enum Verdict<R> {
     /// Success: `R` is the call's result.
     Success(R),
+    /// The call is this attempt's (response headers arrived): `R` is its result, and
+    /// its final status, still to come, settles the throttle.
+    Committed(R),
     /// A failure with `status`; `result` is the call's result if nothing follows.
     /// A `committed` attempt (response headers seen, or the replay buffer overflowed)
     /// is never followed by another.
@@ -65,6 +68,7 @@ impl<R> Verdict<R> {
                 }
                 Next::Return(result)
             }
+            Self::Committed(result) => Next::Return(result),
             Self::Failed {
                 status,
                 result,
@@ -97,14 +101,12 @@ impl<T> FromStatus for Result<T, Status> {
 /// What the server's pushback says: wait this long, or (`Err`) stop.
 pub(crate) fn pushback(status: &Status) -> Option<Result<Duration, ()>> {
     let value = status.metadata().get(PUSHBACK)?;
-    let ms = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    Some(match ms {
-        Some(ms) if ms >= 0 => Ok(Duration::from_millis(ms as u64)),
-        _ => Err(()),
-    })
+    // A6: a non-negative integer, in ASCII digits; anything else stops the retries.
+    let text = value.to_str().ok().filter(|t| !t.is_empty());
+    let ms = text
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok());
+    Some(ms.map(Duration::from_millis).ok_or(()))
 }
 
 /// DEADLINE_EXCEEDED, naming the last attempt's status.

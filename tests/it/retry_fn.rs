@@ -308,3 +308,36 @@ async fn throttling_stops_retries_after_failures_and_recovers_after_successes() 
         "retried again once tokens are above half"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_call_draws_its_own_jitter_and_the_seed_replays_every_call() {
+    let _w = watchdog("each_call_draws_its_own_jitter_and_the_seed_replays_every_call");
+    // Each call fails once and then succeeds: its length is its one backoff.
+    async fn backoffs_of_three_calls(policy: &RetryPolicy) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            call_with_retry(policy, None, |attempt| async move {
+                match attempt.number {
+                    1 => Err(Status::unavailable("once")),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .unwrap();
+            out.push(t0.elapsed());
+        }
+        out
+    }
+    let seeded = || policy(2, 10_000, 10_000, 1.0).seed(11);
+
+    let first = backoffs_of_three_calls(&seeded()).await;
+    let replay = backoffs_of_three_calls(&seeded()).await;
+
+    // Calls spread out (A6 jitters to keep clients apart), and a seed replays them all.
+    assert!(first[0] != first[1] && first[1] != first[2], "{first:?}");
+    assert_eq!(first, replay);
+    for backoff in &first {
+        assert!(*backoff <= ms(10_000));
+    }
+}

@@ -9,6 +9,9 @@ use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::HelloRequest;
 use grpc_chaos::retry::{HedgingPolicy, Retry, RetryLayer, RetryPolicy};
 use proptest::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, Instant};
@@ -666,4 +669,226 @@ async fn with_the_deadline_layer_on_either_side_a_committed_stream_ends_at_the_b
         .layer(deadline())
         .service(server.channel());
     committed_stream_outliving_its_budget(&server, inside).await;
+}
+
+type Answer = Result<http::Response<tonic::body::Body>, tower::BoxError>;
+
+/// A stand-in for a channel: answers attempt `n` (from 1) with `answer(n)`; the count
+/// is the number of attempts.
+fn scripted(
+    answer: impl Fn(u32) -> Answer + Clone + Send + 'static,
+) -> (
+    impl tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = tower::BoxError,
+            Future = std::future::Ready<Answer>,
+        > + Clone,
+    Arc<AtomicU32>,
+) {
+    let count = Arc::new(AtomicU32::new(0));
+    let attempts = count.clone();
+    let service = tower::service_fn(move |_: http::Request<tonic::body::Body>| {
+        std::future::ready(answer(attempts.fetch_add(1, Ordering::SeqCst) + 1))
+    });
+    (service, count)
+}
+
+fn ok_response() -> http::Response<tonic::body::Body> {
+    let body = http_body_util::Full::new(bytes::Bytes::from(grpc_chaos_frame(&reply("ok"))));
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    let body = http_body_util::BodyExt::with_trailers(body, std::future::ready(Some(Ok(trailers))));
+    let mut response = http::Response::new(tonic::body::Body::new(body));
+    response
+        .headers_mut()
+        .insert("content-type", "application/grpc".parse().unwrap());
+    response
+}
+
+/// One message in gRPC's length-prefixed framing.
+fn grpc_chaos_frame(message: &grpc_chaos::pb::HelloReply) -> Vec<u8> {
+    let bytes = message.encode_to_vec();
+    let mut framed = vec![0];
+    framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&bytes);
+    framed
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_http_error_without_grpc_status_is_retried_as_the_http_mapping_says() {
+    let _w = watchdog("an_http_error_without_grpc_status_is_retried_as_the_http_mapping_says");
+    // A proxy in the way answers 503 once, with no grpc-status.
+    let (service, attempts) = scripted(|n| {
+        if n == 1 {
+            let mut busy = http::Response::new(tonic::body::Body::empty());
+            *busy.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            Ok(busy)
+        } else {
+            Ok(ok_response())
+        }
+    });
+    let layered = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(exact_policy(3)))
+        .service(service);
+
+    let reply = GreeterClient::new(layered).say_hello(hello("Ada")).await;
+
+    assert_eq!(reply.unwrap().into_inner().message, "ok");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_cannot_be_made_is_retried() {
+    let _w = watchdog("a_connection_that_cannot_be_made_is_retried");
+    let (service, attempts) = scripted(|n| {
+        if n < 3 {
+            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            Err(tonic::ConnectError(Box::new(refused)).into())
+        } else {
+            Ok(ok_response())
+        }
+    });
+    let layered = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(exact_policy(3)))
+        .service(service);
+    let t0 = Instant::now();
+
+    let reply = GreeterClient::new(layered).say_hello(hello("Ada")).await;
+
+    assert_eq!(reply.unwrap().into_inner().message, "ok");
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(t0.elapsed(), ms(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_committed_call_that_fails_takes_a_token_when_its_status_arrives() {
+    let _w = watchdog("a_committed_call_that_fails_takes_a_token_when_its_status_arrives");
+    let server = fake(
+        SAY_HELLO_STREAM,
+        Reply::messages(&[reply("a")]).then_status(Status::unavailable("mid-stream")),
+    );
+    let bucket = Arc::new(grpc_chaos::retry::RetryThrottle::new(10, 0.5).unwrap());
+    let client = retrying(
+        &server,
+        RetryLayer::new(exact_policy(3).throttled_by(bucket.clone())),
+    );
+
+    let response = client.clone().say_hello_stream(hello("Ada")).await.unwrap();
+    // Headers arrived: committed, and nothing settled yet.
+    assert_eq!(bucket.tokens(), 10.0);
+    let (_, status) = read_until_error(&mut response.into_inner()).await;
+
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(
+        bucket.tokens(),
+        9.0,
+        "the retryable status in the trailers took a token"
+    );
+    assert_eq!(server.received_calls().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_layer_is_throttled_and_recovers() {
+    let _w = watchdog("the_retry_layer_is_throttled_and_recovers");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(grpc_chaos::fake::metadata("x-case", "down"))
+        .respond_with(unavailable())
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("ok")))
+        .with_priority(9)
+        .mount(&server);
+    let bucket = Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
+    let client = retrying(
+        &server,
+        RetryLayer::new(exact_policy(5).throttled_by(bucket.clone())),
+    );
+    let call = |case: &'static str| {
+        let mut client = client.clone();
+        async move {
+            let mut request = tonic::Request::new(hello("Ada"));
+            request
+                .metadata_mut()
+                .insert("x-case", case.parse().unwrap());
+            client
+                .say_hello(request)
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        }
+    };
+
+    // 4 tokens: 4 -> 3 (retried) -> 2 (at half: stop).
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!((server.received_calls().len(), bucket.tokens()), (2, 2.0));
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!(server.received_calls().len(), 3, "throttled: not retried");
+    for _ in 0..3 {
+        call("up").await.unwrap();
+    }
+    server.clear_received_calls();
+    assert_eq!(call("down").await, Err(Code::Unavailable));
+    assert_eq!(server.received_calls().len(), 2, "retried again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushback_delays_the_next_hedge_or_stops_them() {
+    let _w = watchdog("pushback_delays_the_next_hedge_or_stops_them");
+    let pushed = |v: &str| {
+        unavailable()
+            .trailer("grpc-retry-pushback-ms", v)
+            .delay(ms(10))
+    };
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            pushed("250"),
+            Reply::message(&reply("ok")),
+        ]))
+        .up_to_n_times(2)
+        .mount(&server);
+    let client = retrying(&server, hedging(3, 100));
+    let t0 = Instant::now();
+
+    // Attempt 1 fails at 10 ms asking for 250 ms: attempt 2 goes at 260, not at once
+    // and not at the 100 ms hedging delay.
+    assert_eq!(say_hello(&client, None).await.unwrap(), "ok");
+    assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(260)]);
+
+    Stub::given(method(SAY_HELLO))
+        .respond_with(pushed("-1"))
+        .mount(&server);
+    server.clear_received_calls();
+    let status = say_hello(&client, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(
+        server.received_calls().len(),
+        1,
+        "no hedge after a negative pushback"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded() {
+    let _w = watchdog("a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded");
+    let server = fake(SAY_HELLO, Reply::hang());
+    let client = retrying(&server, RetryLayer::new(exact_policy(3)));
+    let t0 = Instant::now();
+
+    // The deadline of the call being served is 100,000.5 s away. The attempt carries it
+    // as `100000S` (eight digits at most), so tonic's channel times 100,000 s and fails
+    // the attempt (CANCELLED, "Timeout expired") half a second before the deadline.
+    let incoming = grpc_chaos::deadline::Deadline::after(ms(100_000_500));
+    let status = grpc_chaos::deadline::scope(Some(incoming), say_hello(&client, None))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(t0.elapsed(), ms(100_000_500), "{status:?}");
+    assert_eq!(
+        server.received_calls()[0].grpc_timeout.as_deref(),
+        Some("100000S")
+    );
 }
