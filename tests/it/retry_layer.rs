@@ -892,3 +892,30 @@ async fn a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded() {
         Some("100000S")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone() {
+    let _w = watchdog("a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone");
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::sequence([
+            Reply::hang(),
+            Reply::message(&reply("second")).delay(ms(10)),
+        ]))
+        .expect(2)
+        .mount(&server);
+    let client = retrying(&server, hedging(2, 20));
+    let names = ["ann", "bob", "cy"];
+    let t0 = Instant::now();
+
+    // Attempt 2 (at 20 ms) sends headers at 30 ms: the call is its own, attempt 1 is
+    // cancelled, and the messages sent at 50 ms go to attempt 2 alone.
+    let answer = client_stream(&client, &names, ms(50)).await;
+
+    assert_eq!(answer.unwrap(), "second");
+    let calls = server.wait_for_ended_calls(2).await;
+    assert_eq!(cancelled_at(&calls[0]).map(|at| at - t0), Some(ms(30)));
+    assert_eq!(request_bytes(&calls[0]), encoded(&["ann"]));
+    assert_eq!(request_bytes(&calls[1]), encoded(&names));
+    assert_eq!(t0.elapsed(), ms(50));
+}
