@@ -295,3 +295,37 @@ async fn logging_outside_auth_logs_the_refusal_but_no_token_and_no_message() {
     );
     assert_eq!(logs.lines_with("received message").len(), 1, "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_is_trailers_only_and_the_service_never_sees_the_call() {
+    let _w = watchdog("a_refusal_is_trailers_only_and_the_service_never_sees_the_call");
+    use http_body::Body as _;
+    use tower::{Layer, ServiceExt};
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = reached.clone();
+    let inner = tower::service_fn(move |_: http::Request<tonic::body::Body>| {
+        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty())) }
+    });
+    let request = |authorization: Option<&str>| {
+        let mut request = http::Request::new(tonic::body::Body::empty());
+        *request.uri_mut() = SAY_HELLO_STREAM.parse().unwrap();
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert("authorization", value.parse().unwrap());
+        }
+        request
+    };
+
+    for (authorization, code) in [(None, "16"), (Some("Bearer reader"), "7")] {
+        let service = AuthLayer::new(validator()).layer(inner.clone());
+        let response = service.oneshot(request(authorization)).await.unwrap();
+
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()["grpc-status"], code);
+        assert_eq!(response.headers()["content-type"], "application/grpc");
+        assert!(response.body().is_end_stream(), "no body: Trailers-Only");
+    }
+    assert!(!reached.load(std::sync::atomic::Ordering::SeqCst));
+}
