@@ -12,7 +12,7 @@ use super::{guard, CancelGuard};
 
 type GrpcResponse = http::Response<tonic::body::Body>;
 
-/// Puts a [`CallSignal`] in every request's extensions; it fires when the call goes
+/// Puts a [`CallSignal`](super::CallSignal) in every request's extensions; it fires when the call goes
 /// away before its response ends (client cancel, deadline, connection loss), and never
 /// after the response has been sent in full.
 ///
