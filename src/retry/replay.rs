@@ -200,6 +200,9 @@ impl Body for AttemptBody {
                         state.committed.get_or_insert(this.number);
                         state.kept = Vec::new();
                         this.next = usize::MAX;
+                        // The other attempts' bodies fail now, not at the source's next
+                        // frame.
+                        state.waker.wake_by_ref();
                     } else {
                         state.kept.push(data.clone());
                         this.next += 1;
