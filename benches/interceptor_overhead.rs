@@ -32,29 +32,12 @@ const UNARY: &str = "interceptor_unary";
 const STREAM: &str = "interceptor_stream";
 const TOKEN: &str = "bench-t0k3n-0123456789abcdef";
 
-/// Accepts this crate's events and spans and drops them.
-struct Sink;
+/// Accepts this crate's events and spans up to a level, and drops them.
+struct Sink(tracing::Level);
 
 impl Subscriber for Sink {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("grpc_chaos")
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, _: &Event<'_>) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-/// [`Sink`] at INFO: the logging layer logs calls but not messages.
-struct SinkInfo;
-
-impl Subscriber for SinkInfo {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("grpc_chaos") && *metadata.level() <= tracing::Level::INFO
+        metadata.target().starts_with("grpc_chaos") && *metadata.level() <= self.0
     }
     fn new_span(&self, _: &Attributes<'_>) -> Id {
         Id::from_u64(1)
@@ -172,7 +155,7 @@ enum Subscribers {
 impl Subscribers {
     fn dispatch(self) -> Option<tracing::Dispatch> {
         match self {
-            Subscribers::Sink => Some(tracing::Dispatch::new(Sink)),
+            Subscribers::Sink => Some(tracing::Dispatch::new(Sink(tracing::Level::TRACE))),
             Subscribers::Fmt => Some(tracing::Dispatch::new(fmt_sink())),
             Subscribers::LevelOff => Some(tracing::Dispatch::new(level_off())),
         }
@@ -262,7 +245,8 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     });
     paired("unary auth", 200, &mut base, &mut || call(rt, &mut auth));
     {
-        let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(SinkInfo));
+        let _guard =
+            tracing::dispatcher::set_default(&tracing::Dispatch::new(Sink(tracing::Level::INFO)));
         paired("unary logging_sink_info_only", 200, &mut base, &mut || {
             call(rt, &mut logged)
         });

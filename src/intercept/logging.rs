@@ -798,30 +798,18 @@ fn log_message(log: &CallLog, direction: &str, m: &Message<'_>, decode: Option<&
         (Some(decode), Some(bytes)) if !m.compressed => Some(decode(bytes)),
         _ => None,
     };
-    match content {
-        None => tracing::debug!(
-            method = %log.uri.path(),
-            trace_id = %Opt(log.trace_id.as_deref()),
-            direction,
-            index = m.index,
-            size = m.len,
-            compressed = m.compressed,
-            "{direction} message {} ({} bytes)",
-            m.index,
-            m.len
-        ),
-        Some(content) => tracing::debug!(
-            method = %log.uri.path(),
-            trace_id = %Opt(log.trace_id.as_deref()),
-            direction,
-            index = m.index,
-            size = m.len,
-            compressed = m.compressed,
-            "{direction} message {} ({} bytes): {content}",
-            m.index,
-            m.len
-        ),
-    }
+    let content = content.map_or_else(String::new, |c| format!(": {c}"));
+    tracing::debug!(
+        method = %log.uri.path(),
+        trace_id = %Opt(log.trace_id.as_deref()),
+        direction,
+        index = m.index,
+        size = m.len,
+        compressed = m.compressed,
+        "{direction} message {} ({} bytes){content}",
+        m.index,
+        m.len
+    );
 }
 
 #[cfg(test)]

@@ -142,6 +142,8 @@ where
     let mut next_due = Some(Instant::now());
     let mut last: Option<(Status, R)> = None;
     let mut deadline_sleep = deadline.map(|d| Box::pin(sleep_until(d.instant())));
+    // The timer for `next_due`, armed again only when that changes.
+    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
     loop {
         while let Some(due) = next_due.filter(|due| *due <= Instant::now()) {
             let throttled = sent > 0 && throttle.is_some_and(|t| !t.allows_retry());
@@ -163,7 +165,9 @@ where
                 None => R::from_status(out_of_time(None)),
             };
         }
-        let mut timer: Option<Pin<Box<Sleep>>> = next_due.map(|due| Box::pin(sleep_until(due)));
+        if timer.as_ref().map(|(due, _)| *due) != next_due {
+            timer = next_due.map(|due| (due, Box::pin(sleep_until(due))));
+        }
         let event = poll_fn(|cx| {
             if let Some(sleep) = deadline_sleep.as_mut() {
                 if sleep.as_mut().poll(cx).is_ready() {
@@ -175,7 +179,7 @@ where
                     return Poll::Ready(Event::Done(i, verdict));
                 }
             }
-            match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+            match timer.as_mut().map(|(_, t)| t.as_mut().poll(cx)) {
                 Some(Poll::Ready(())) => Poll::Ready(Event::NextDue),
                 _ => Poll::Pending,
             }

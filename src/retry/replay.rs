@@ -41,7 +41,7 @@ impl Wake for Waiters {
 
 struct State {
     source: tonic::body::Body,
-    /// The data frames read so far (all of them, unless `overflowed`).
+    /// The data frames read so far, while the call is not committed.
     kept: Vec<Bytes>,
     trailers: Option<HeaderMap>,
     ended: bool,
@@ -52,7 +52,6 @@ struct State {
     committed: Option<u32>,
     /// Attempts that have their verdict: their bodies stop (bit `n` for attempt `n`).
     abandoned: u64,
-    overflowed: bool,
     waiters: Arc<Waiters>,
     waker: Waker,
 }
@@ -74,7 +73,6 @@ impl Replay {
             limit,
             committed: None,
             abandoned: 0,
-            overflowed: false,
             waker: Waker::from(waiters.clone()),
             waiters,
         })))
@@ -162,10 +160,6 @@ impl Body for AttemptBody {
             };
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        if state.overflowed && this.next != usize::MAX {
-            // The buffer was dropped before this attempt caught up.
-            return Poll::Ready(Some(Err(AttemptBody::superseded())));
-        }
         if let Some(status) = &state.failed {
             return Poll::Ready(Some(Err(status.clone())));
         }
@@ -193,15 +187,14 @@ impl Body for AttemptBody {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     state.size += data.len();
-                    if this.next == usize::MAX || committed {
-                        // Past the limit, or committed: the data only passes through.
+                    if committed {
+                        // The call is this attempt's: the data only passes through.
                     } else if state.size > state.limit {
-                        state.overflowed = true;
-                        state.committed.get_or_insert(this.number);
+                        // Past the limit: the call becomes this attempt's (nothing else
+                        // was committed, or the check above would have failed), the
+                        // buffer goes, and the other attempts' bodies fail at once.
+                        state.committed = Some(this.number);
                         state.kept = Vec::new();
-                        this.next = usize::MAX;
-                        // The other attempts' bodies fail now, not at the source's next
-                        // frame.
                         state.waker.wake_by_ref();
                     } else {
                         state.kept.push(data.clone());

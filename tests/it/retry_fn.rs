@@ -259,15 +259,7 @@ fn invalid_policies_are_rejected_as_a6_says() {
 #[tokio::test(start_paused = true)]
 async fn throttling_stops_retries_after_failures_and_recovers_after_successes() {
     let _w = watchdog("throttling_stops_retries_after_failures_and_recovers_after_successes");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .and(grpc_chaos::fake::metadata("x-case", "down"))
-        .respond_with(Reply::error(Code::Unavailable, "down"))
-        .mount(&server);
-    Stub::given(method(SAY_HELLO))
-        .respond_with(Reply::message(&reply("ok")))
-        .with_priority(9)
-        .mount(&server);
+    let server = down_or_up_fake();
     let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let p = policy(5, 1, 10, 2.0).throttled_by(bucket.clone());
     let client = greeter(&server);
@@ -277,8 +269,7 @@ async fn throttling_stops_retries_after_failures_and_recovers_after_successes() 
             let outcome = call_with_retry(&p, None, |attempt| {
                 let mut client = client.clone();
                 async move {
-                    let mut r = tonic::Request::new(hello("Ada"));
-                    r.metadata_mut().insert("x-case", case.parse().unwrap());
+                    let mut r = hello_in_case(case);
                     attempt.apply(&mut r);
                     client.say_hello(r).await
                 }

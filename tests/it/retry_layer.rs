@@ -374,18 +374,25 @@ async fn hedges_share_one_budget_and_all_are_cancelled_at_the_deadline() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn hedged_client_streams_each_get_the_whole_request() {
-    let _w = watchdog("hedged_client_streams_each_get_the_whole_request");
+/// Client streams hedged every 20 ms, twice at most: attempt 1 hangs; attempt 2 sends
+/// its headers `after` it arrives, and answers "second".
+fn hedged_client_stream(after: Duration) -> (FakeServer, Client) {
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(Reply::sequence([
             Reply::hang(),
-            Reply::message(&reply("second")).delay(ms(80)),
+            Reply::message(&reply("second")).delay(after),
         ]))
         .expect(2)
         .mount(&server);
     let client = retrying(&server, hedging(2, 20));
+    (server, client)
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedged_client_streams_each_get_the_whole_request() {
+    let _w = watchdog("hedged_client_streams_each_get_the_whole_request");
+    let (server, client) = hedged_client_stream(ms(80));
     let names = ["ann", "bob", "cy"];
     let t0 = Instant::now();
 
@@ -791,15 +798,7 @@ async fn a_committed_call_that_fails_takes_a_token_when_its_status_arrives() {
 #[tokio::test(start_paused = true)]
 async fn the_retry_layer_is_throttled_and_recovers() {
     let _w = watchdog("the_retry_layer_is_throttled_and_recovers");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .and(grpc_chaos::fake::metadata("x-case", "down"))
-        .respond_with(unavailable())
-        .mount(&server);
-    Stub::given(method(SAY_HELLO))
-        .respond_with(Reply::message(&reply("ok")))
-        .with_priority(9)
-        .mount(&server);
+    let server = down_or_up_fake();
     let bucket = Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let client = retrying(
         &server,
@@ -808,12 +807,8 @@ async fn the_retry_layer_is_throttled_and_recovers() {
     let call = |case: &'static str| {
         let mut client = client.clone();
         async move {
-            let mut request = tonic::Request::new(hello("Ada"));
-            request
-                .metadata_mut()
-                .insert("x-case", case.parse().unwrap());
             client
-                .say_hello(request)
+                .say_hello(hello_in_case(case))
                 .await
                 .map(|_| ())
                 .map_err(|s| s.code())
@@ -896,15 +891,7 @@ async fn a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded() {
 #[tokio::test(start_paused = true)]
 async fn a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone() {
     let _w = watchdog("a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone");
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
-        .respond_with(Reply::sequence([
-            Reply::hang(),
-            Reply::message(&reply("second")).delay(ms(10)),
-        ]))
-        .expect(2)
-        .mount(&server);
-    let client = retrying(&server, hedging(2, 20));
+    let (server, client) = hedged_client_stream(ms(10));
     let names = ["ann", "bob", "cy"];
     let t0 = Instant::now();
 

@@ -53,6 +53,31 @@ pub fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
     calls.iter().map(header).collect()
 }
 
+/// A fake for throttling tests: SayHello fails with UNAVAILABLE when the request says
+/// `x-case: down` (see [`hello_in_case`]) and answers "ok" otherwise.
+pub fn down_or_up_fake() -> FakeServer {
+    use grpc_chaos::fake::{metadata, method, Reply, Stub};
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(metadata("x-case", "down"))
+        .respond_with(Reply::error(tonic::Code::Unavailable, "down"))
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("ok")))
+        .with_priority(9)
+        .mount(&server);
+    server
+}
+
+/// A SayHello request carrying `x-case: case`, for [`down_or_up_fake`].
+pub fn hello_in_case(case: &'static str) -> tonic::Request<HelloRequest> {
+    let mut request = tonic::Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("x-case", tonic::metadata::MetadataValue::from_static(case));
+    request
+}
+
 pub const SAY_HELLO: &str = "/pb.Greeter/SayHello";
 pub const SAY_HELLO_STREAM: &str = "/pb.Greeter/SayHelloStream";
 pub const SAY_HELLO_CLIENT_STREAM: &str = "/pb.Greeter/SayHelloClientStream";
