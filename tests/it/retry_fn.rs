@@ -226,6 +226,51 @@ proptest! {
     }
 }
 
+/// Attempts a call makes when attempt `n` meets `codes[n - 1]` (the last code repeats).
+fn attempts_against(policy: &RetryPolicy, codes: &[Code]) -> (usize, Code) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let attempts = std::cell::Cell::new(0);
+    let end = rt.block_on(call_with_retry(policy, None, |attempt| {
+        attempts.set(attempt.number as usize);
+        let code = codes[(attempt.number as usize - 1).min(codes.len() - 1)];
+        async move {
+            match code {
+                Code::Ok => Ok(()),
+                code => Err(Status::new(code, "scripted")),
+            }
+        }
+    }));
+    (attempts.get(), end.err().map_or(Code::Ok, |s| s.code()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_non_retryable_code_ends_the_call_at_once(
+        max in 2u32..9,
+        codes in prop::collection::vec(
+            prop_oneof![Just(Code::Unavailable), Just(Code::InvalidArgument), Just(Code::Internal), Just(Code::Ok)],
+            1..8,
+        ),
+    ) {
+        let _w = watchdog("a_non_retryable_code_ends_the_call_at_once");
+        let (attempts, end) = attempts_against(&policy(max, 1, 10, 2.0), &codes);
+
+        // The call stops at the first code that is not UNAVAILABLE, or at the cap.
+        let first_final = codes.iter().position(|c| *c != Code::Unavailable);
+        let cap = max.min(5) as usize;
+        let expected = first_final.map_or(cap, |i| (i + 1).min(cap));
+        prop_assert_eq!(attempts, expected, "codes {:?}", codes);
+        let last = codes[(attempts - 1).min(codes.len() - 1)];
+        prop_assert_eq!(end, last);
+    }
+}
+
 #[test]
 fn invalid_policies_are_rejected_as_a6_says() {
     use grpc_chaos::retry::PolicyError;
