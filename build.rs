@@ -1,6 +1,41 @@
-//! Compiles the protos with protox (pure Rust), so no system `protoc` is needed.
+//! Compiles the protos with protox (pure Rust), so no system `protoc` is needed, and
+//! writes the built-in methods' table (`methods.rs`, included by `src/pb.rs`) from the
+//! same descriptors.
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use protox::prost_reflect::prost_types::FileDescriptorSet;
+
+/// One `ProtoMethod` literal per method of every service in `set`.
+fn method_table(set: &FileDescriptorSet) -> String {
+    let strip = |t: &str| t.trim_start_matches('.').to_string();
+    let mut out = String::from("/// Every method of the built-in protos, in declaration order.\n");
+    out.push_str("pub const METHODS: &[ProtoMethod] = &[\n");
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            for m in &service.method {
+                let prefix = if package.is_empty() {
+                    String::new()
+                } else {
+                    format!("{package}.")
+                };
+                let _ = writeln!(
+                    out,
+                    "    ProtoMethod {{ path: {:?}, request: {:?}, response: {:?}, client_streaming: {}, server_streaming: {} }},",
+                    format!("/{prefix}{}/{}", service.name(), m.name()),
+                    strip(m.input_type()),
+                    strip(m.output_type()),
+                    m.client_streaming(),
+                    m.server_streaming(),
+                );
+            }
+        }
+    }
+    out.push_str("];\n");
+    out
+}
 
 fn compile(
     files: &[&str],
@@ -8,6 +43,10 @@ fn compile(
     builtin: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, includes)?;
+    if builtin {
+        let out = PathBuf::from(std::env::var("OUT_DIR")?).join("methods.rs");
+        std::fs::write(out, method_table(&descriptors))?;
+    }
     let mut config = tonic_prost_build::configure()
         .build_server(builtin)
         .build_client(true);

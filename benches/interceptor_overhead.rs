@@ -32,12 +32,14 @@ const UNARY: &str = "interceptor_unary";
 const STREAM: &str = "interceptor_stream";
 const TOKEN: &str = "bench-t0k3n-0123456789abcdef";
 
-/// Accepts this crate's events and spans up to a level, and drops them.
+/// Accepts the harness's and the layers' events and spans up to a level, and drops them.
 struct Sink(tracing::Level);
 
 impl Subscriber for Sink {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("grpc_chaos") && *metadata.level() <= self.0
+        (metadata.target().starts_with("tonic_layers")
+            || metadata.target().starts_with("grpc_chaos"))
+            && *metadata.level() <= self.0
     }
     fn new_span(&self, _: &Attributes<'_>) -> Id {
         Id::from_u64(1)
@@ -52,7 +54,9 @@ impl Subscriber for Sink {
 /// Formats this crate's events at DEBUG into `io::sink()`.
 fn fmt_sink() -> impl Subscriber + Send + Sync {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("grpc_chaos=debug"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "tonic_layers=debug,grpc_chaos=debug",
+        ))
         .with_writer(std::io::sink)
         .with_ansi(false)
         .finish()

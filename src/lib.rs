@@ -4,8 +4,12 @@
 //!
 //! Makes gRPC deadlines, metadata and failures testable with tonic: a programmable fake
 //! gRPC server ([`fake`]) that injects latency, errors, cancellation, headers and
-//! trailers and records every call exactly as the server saw it, plus the pieces real
-//! services need and tonic lacks ([`deadline`]).
+//! trailers and records every call exactly as the server saw it.
+//!
+//! It is built on [`tonic_layers`], the production layers tonic lacks, and re-exports
+//! them under the same names ([`deadline`], [`metadata`], [`retry`], [`cancel`],
+//! [`intercept`]), so a test can write `grpc_chaos::deadline::…` for what a service
+//! imports as `tonic_layers::deadline::…`: they are the same items.
 //!
 //! ```
 //! use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
@@ -27,15 +31,15 @@
 //! # }
 //! ```
 
-pub mod builtin;
-pub mod cancel;
-pub mod cli;
-pub mod deadline;
+/// The production layers crate itself, for paths that name it.
+pub use tonic_layers;
+pub use tonic_layers::{cancel, deadline, framing, intercept, metadata, method, retry, rng};
+
 pub mod fake;
-pub mod intercept;
-pub mod metadata;
+
 pub mod pb;
-pub mod retry;
+
+pub mod builtin;
 pub mod scenario;
 #[cfg(feature = "strategy")]
 pub mod strategy;

@@ -16,7 +16,6 @@
 //! ```
 
 mod interop;
-pub(crate) mod registry;
 
 pub use interop::mount_test_service;
 

@@ -22,14 +22,15 @@ use tokio::time::{sleep, Instant};
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
-use super::codec::{encode_frame, FrameDecoder};
+use super::codec::FrameDecoder;
 use super::faults::{Faults, TIMEOUT_ECHO};
 use super::handler::{CallHandle, HandlerFuture, HandlerOut};
 use super::journal::{CallEnding, ReceivedCall, Recorder};
 use super::matchers::CallRequest;
 use super::reply::{Ending, Reason, Script};
 use super::server::State;
-use crate::deadline::timeout::parse_bytes;
+use crate::deadline::parse_grpc_timeout_bytes;
+use crate::method::MethodShape;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -164,7 +165,7 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         .headers
         .get("grpc-timeout")
         .map(|v| v.as_bytes().to_vec());
-    let timeout = raw_timeout.as_deref().map(parse_bytes);
+    let timeout = raw_timeout.as_deref().map(parse_grpc_timeout_bytes);
     let encoding = parts
         .headers
         .get("grpc-encoding")
@@ -295,10 +296,10 @@ impl Call {
                 }
             }
         }
-        // The shape is known for the built-in protos; for any other path only the
-        // messages that flow can tell.
-        let shape = crate::builtin::registry::find(&request.method);
-        let flag = |f: fn(&crate::builtin::registry::BuiltinMethod) -> bool| {
+        // The shape is known for the methods the server was told of; for any other path
+        // only the messages that flow can tell.
+        let shape = state.options.shapes.get(&request.method);
+        let flag = |f: fn(&MethodShape) -> bool| {
             shape.map_or("unknown", |m| if f(m) { "true" } else { "false" })
         };
         tracing::info!(
@@ -499,7 +500,8 @@ impl Call {
             size = message.len(),
             "message sent"
         );
-        self.emit(Event::Message(encode_frame(&message))).await;
+        self.emit(Event::Message(crate::framing::encode(&message)))
+            .await;
     }
 
     /// Records the status, then sends it (in trailers, or Trailers-Only before headers).
@@ -568,17 +570,17 @@ impl Call {
             Some(Ok(frame)) => {
                 // Request trailers carry nothing gRPC defines; they are ignored.
                 if let Ok(data) = frame.into_data() {
-                    self.decoder.push(data);
-                    while let Some(message) =
-                        self.decoder.next_message().map_err(Stop::Malformed)?
-                    {
-                        let size = message.len();
-                        let index = self.rec.update(|c| {
-                            c.request_messages.push(message);
-                            c.request_messages.len() - 1
-                        });
-                        tracing::debug!(call = self.rec.id(), index, size, "message received");
-                    }
+                    let rec = &self.rec;
+                    self.decoder
+                        .push(&data, |message| {
+                            let size = message.len();
+                            let index = rec.update(|c| {
+                                c.request_messages.push(message);
+                                c.request_messages.len() - 1
+                            });
+                            tracing::debug!(call = rec.id(), index, size, "message received");
+                        })
+                        .map_err(Stop::Malformed)?;
                 }
                 Ok(())
             }

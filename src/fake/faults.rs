@@ -24,8 +24,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
-use super::matchers::decode_base64;
-use super::reply::{header_name, Ending, Script};
+use super::reply::{Ending, Script};
+use crate::metadata::{decode_base64, header_name};
 
 const PREFIX: &str = "x-chaos-";
 /// The longest delay a header may ask for (a day): a typo should not park a call forever.

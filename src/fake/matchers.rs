@@ -4,12 +4,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use regex::Regex;
 use tonic::metadata::MetadataMap;
 
 use crate::deadline::GrpcTimeoutError;
+use crate::metadata::decode_base64;
 
 /// What matchers see of a call: its path, metadata, timeout and first request message.
 ///
@@ -83,17 +83,6 @@ impl CallRequest {
             })
             .collect()
     }
-}
-
-/// Decodes base64 that may or may not be padded.
-pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
-    let trimmed = text
-        .strip_suffix(b"==")
-        .or_else(|| text.strip_suffix(b"="))
-        .unwrap_or(text);
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(trimmed)
-        .ok()
 }
 
 /// A condition on a call. Implement it for your own matchers, or pass a closure.

@@ -4,13 +4,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use tonic::{Code, Status};
 
 use super::handler::{CallHandle, Handler};
 use super::matchers::CallRequest;
+use crate::metadata::{encode_binary, header_name};
+use crate::rng::SplitMix64;
 
 pub use h2::Reason;
 
@@ -276,7 +277,7 @@ impl Reply {
     pub fn chance(seed: u64, probability: f64, hit: Reply, miss: Reply) -> Self {
         Self(Kind::Chance {
             seed,
-            rng: Arc::new(Mutex::new(SplitMix64(seed))),
+            rng: Arc::new(Mutex::new(SplitMix64::new(seed))),
             probability: if probability.is_nan() {
                 0.0
             } else {
@@ -627,7 +628,7 @@ impl Reply {
 fn add_ascii(map: &mut HeaderMap, problems: &mut Vec<String>, what: &str, key: &str, value: &str) {
     let name = match header_name(key, false) {
         Ok(name) => name,
-        Err(e) => return problems.push(format!("{what} key {key:?}: {e}")),
+        Err(e) => return problems.push(format!("{what} {e}")),
     };
     match HeaderValue::from_str(value) {
         Ok(v) if value.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {
@@ -648,89 +649,12 @@ fn add_binary(
 ) {
     match header_name(key, true) {
         Ok(name) => {
-            let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(value);
             // Base64 is always a valid header value.
-            if let Ok(v) = HeaderValue::from_str(&encoded) {
+            if let Ok(v) = HeaderValue::from_str(&encode_binary(value)) {
                 map.append(name, v);
             }
         }
-        Err(e) => problems.push(format!("{what} key {key:?}: {e}")),
-    }
-}
-
-/// Headers that HTTP/2 forbids (connection-specific) or that gRPC itself sets.
-const RESERVED: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "host",
-    "content-type",
-    "content-length",
-    "user-agent",
-];
-
-/// The `grpc-` names a reply may set: those the retry machinery reads (gRFC A6).
-const ALLOWED_GRPC: [&str; 2] = ["grpc-retry-pushback-ms", "grpc-previous-rpc-attempts"];
-
-/// Lowercases and checks a custom metadata key against `[0-9a-z_.-]+`, refusing names
-/// HTTP/2 forbids and `grpc-` names gRPC owns.
-pub(crate) fn header_name(key: &str, binary: bool) -> Result<HeaderName, String> {
-    let key = key.to_ascii_lowercase();
-    if key.is_empty() {
-        return Err("empty key".into());
-    }
-    if let Some((i, c)) = key
-        .char_indices()
-        .find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='z' | '_' | '-' | '.'))
-    {
-        return Err(format!("character {c:?} at {i} is outside [0-9a-z_.-]"));
-    }
-    if RESERVED.contains(&key.as_str())
-        || (key.starts_with("grpc-") && !ALLOWED_GRPC.contains(&key.as_str()))
-    {
-        return Err("reserved: gRPC or HTTP/2 owns this header".into());
-    }
-    if binary != key.ends_with("-bin") {
-        return Err(if binary {
-            "binary values need a key ending in -bin".into()
-        } else {
-            "keys ending in -bin carry binary values; use the _bin method".into()
-        });
-    }
-    HeaderName::from_bytes(key.as_bytes()).map_err(|e| e.to_string())
-}
-
-/// SplitMix64: tiny, fast and fixed forever, so a seed replays the same way in every
-/// version of this crate (unlike generators whose streams may change between releases).
-#[derive(Debug)]
-pub(crate) struct SplitMix64(pub(crate) u64);
-
-impl SplitMix64 {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform draw in [0, 1).
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A seed taken once per process from the clock, for draws that should differ from
-    /// run to run (unseeded jitter, generated ids).
-    pub(crate) fn process_seed() -> u64 {
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        *SEED.get_or_init(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        })
+        Err(e) => problems.push(format!("{what} {e}")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The fake server: its transports (TCP 127.0.0.1 or an in-memory duplex), its stubs,
 //! and its journal.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use super::journal::{Journal, ReceivedCall};
 use super::matchers::CallRequest;
 use super::reply::Script;
 use super::stub::{Mounted, Stub, VerificationError};
+use crate::method::MethodShape;
 
 /// How many bytes the in-memory pipe buffers each way.
 const DUPLEX_BUFFER: usize = 64 * 1024;
@@ -410,8 +412,10 @@ impl Drop for FakeServer {
 }
 
 /// How a fake server behaves beyond its stubs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Options {
+    /// Call shapes by path, for the "call started" log; others log as unknown.
+    pub(crate) shapes: HashMap<String, MethodShape>,
     pub(crate) enforce_deadlines: bool,
     pub(crate) reject_malformed_timeouts: bool,
     pub(crate) fault_headers: bool,
@@ -491,6 +495,20 @@ impl FakeServerBuilder {
         self
     }
 
+    /// Tells the server the call shape of these methods, so that its "call started" log
+    /// says whether each streams (the HTTP/2 request does not say; other methods log as
+    /// unknown). `grpc_chaos::pb::shapes()` lists the built-in ones.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().shapes(grpc_chaos::pb::shapes());
+    /// ```
+    pub fn shapes(mut self, shapes: impl IntoIterator<Item = MethodShape>) -> Self {
+        for shape in shapes {
+            self.options.shapes.insert(shape.path.to_string(), shape);
+        }
+        self
+    }
+
     /// Builds an in-memory server (see [`FakeServer::in_memory`]).
     ///
     /// ```
@@ -556,10 +574,10 @@ pub(crate) struct State {
 impl State {
     fn new(options: Options) -> Self {
         Self {
+            journal: Arc::new(Journal::with_limit(options.journal_limit)),
             options,
             fail_counts: FailFirstCounts::default(),
             stubs: Mutex::new(Vec::new()),
-            journal: Arc::new(Journal::with_limit(options.journal_limit)),
             next_stub: AtomicU64::new(0),
             origin: Instant::now(),
             tasks: Mutex::new(Vec::new()),

@@ -53,18 +53,16 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use toml::Spanned;
 use tonic::{Code, Status};
 
-use crate::fake::matchers::{decode_base64, CallRequest};
-use crate::fake::reply::header_name;
 use crate::fake::{
     any, deadline_absent, deadline_at_most, deadline_present, metadata, metadata_absent,
-    metadata_bin, metadata_exists, metadata_regex, method, service, FakeServer, Match, Reason,
-    Reply, Stub, StubBuilder,
+    metadata_bin, metadata_exists, metadata_regex, method, service, CallRequest, FakeServer, Match,
+    Reason, Reply, Stub, StubBuilder,
 };
+use crate::metadata::{decode_base64, encode_binary, header_name};
 use model::{CodeSpec, DeadlineSpec, FileSpec, MatchSpec, MessageSpec, ReplySpec, StubSpec};
 
 /// A scenario file that parsed and checked out: its stubs, ready to mount.
@@ -456,7 +454,7 @@ impl Ctx<'_> {
     fn key(&self, spec: &Spanned<ReplySpec>, key: &str, binary: bool) -> Built<()> {
         header_name(key, binary)
             .map(drop)
-            .map_err(|e| self.at(spec, format!("metadata key {key:?}: {e}")))
+            .map_err(|e| self.at(spec, format!("metadata {e}")))
     }
 
     fn status(&self, spec: &Spanned<model::StatusSpec>) -> Built<Status> {
@@ -571,7 +569,7 @@ impl Match for FirstMessage {
             })
     }
     fn describe(&self) -> String {
-        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&self.expected);
+        let encoded = encode_binary(&self.expected);
         format!(
             "first message == {} {encoded}",
             self.type_name.unwrap_or("bytes")

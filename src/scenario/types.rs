@@ -38,7 +38,7 @@ pub(crate) fn encode(type_name: &str, fields: toml::Value) -> Result<Vec<u8>, St
 
 /// The (request, response) message types of a built-in method.
 pub(crate) fn method_types(path: &str) -> Option<(&'static str, &'static str)> {
-    crate::builtin::registry::find(path).map(|m| (m.request, m.response))
+    pb::find(path).map(|m| (m.request, m.response))
 }
 
 /// Whether two encodings are the same message of the named built-in type (decoded and

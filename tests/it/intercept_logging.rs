@@ -96,7 +96,8 @@ fn sized(direction: &str, index: usize, message: &impl Message) -> String {
 async fn a_server_logs_every_stream_message_in_order_both_ways() {
     let _w = watchdog("a_server_logs_every_stream_message_in_order_both_ways");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
-    let mut client = logged_server(LoggingLayer::new());
+    // The shapes come from the built-in protos' generated table.
+    let mut client = logged_server(LoggingLayer::new().shapes(grpc_chaos::pb::shapes()));
 
     let mut stream = client
         .say_hello_stream(hello("Ada"))
@@ -302,10 +303,7 @@ async fn authorization_and_binary_values_never_reach_the_log() {
     md.insert("x-api-key", "k3y-value".parse().unwrap());
     md.insert("x-tenant", "blue".parse().unwrap());
     md.insert_bin("trace-bin", MetadataValue::from_bytes(&secret_bytes));
-    let on_the_wire = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret_bytes)
-    };
+    let on_the_wire = grpc_chaos::metadata::encode_binary(&secret_bytes);
 
     client.say_hello(request).await.unwrap();
 
@@ -380,7 +378,7 @@ async fn every_line_carries_the_trace_id_when_the_trace_layer_is_outside() {
 
     client.say_hello(request).await.unwrap();
 
-    let lines = logs.lines_with("grpc_chaos::intercept::logging");
+    let lines = logs.lines_with("tonic_layers::intercept::logging");
     assert_eq!(lines.len(), 4, "start, 2 messages, end: {}", logs.text());
     for line in lines {
         assert!(line.contains("trace_id=abc123"), "{line}");

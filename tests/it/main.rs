@@ -1,11 +1,10 @@
-//! The integration tests: one binary, one module per area.
+//! The harness's integration tests: one binary, one module per area. The binary's own
+//! tests (`grpc-chaos serve`) are in `cli/tests`.
 
-mod raw_client;
 mod support;
 
 mod call_endings;
 mod cancel_signal;
-mod cli_serve;
 
 mod deadline_chains;
 mod deadline_codec;
@@ -24,7 +23,4 @@ mod metadata_props;
 mod retry_fn;
 mod retry_layer;
 mod scenario_files;
-mod serve_bad_input;
-mod serve_faults;
-mod serve_interop;
 mod trace_ids;

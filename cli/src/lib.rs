@@ -1,0 +1,212 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+//! The `grpc-chaos` command line: thin over the harness ([`grpc_chaos`]). The binary
+//! parses [`Cli`], sets up logging and calls [`run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use grpc_chaos::builtin;
+use grpc_chaos::fake::FakeServer;
+use grpc_chaos::scenario::Scenario;
+
+/// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// `serve` keeps only this many calls in its journal, so its memory stays bounded.
+const JOURNAL_LIMIT: usize = 1000;
+/// Request metadata over this gets RESOURCE_EXHAUSTED (the limit HTTP/2 servers such as
+/// tonic's apply by default, where they answer HTTP 431 or tear the connection down).
+const METADATA_LIMIT: usize = 16 * 1024;
+
+/// Command-line arguments of `grpc-chaos`.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "serve", "--addr", "127.0.0.1:0"]);
+/// assert!(matches!(cli.command, Command::Serve { .. }));
+/// ```
+#[derive(Debug, Parser)]
+#[command(
+    name = "grpc-chaos",
+    version,
+    about = "A programmable fake gRPC server for testing deadlines, metadata and failures",
+    // The doc comment above is for rustdoc; without this clap prints it, example and all.
+    long_about = None
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+///
+/// ```
+/// use grpc_chaos_cli::Command;
+/// let serve = Command::Serve {
+///     addr: "127.0.0.1:50051".parse().unwrap(),
+///     lenient_timeouts: false,
+///     scenarios: vec![],
+///     seed: 0,
+/// };
+/// ```
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
+    Serve {
+        /// Where to listen; port 0 picks a free one (the first line printed names it).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: SocketAddr,
+        /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
+        #[arg(long)]
+        lenient_timeouts: bool,
+        /// A TOML scenario file of stubs (repeatable); they answer before the built-ins.
+        #[arg(long = "scenario", value_name = "FILE")]
+        scenarios: Vec<PathBuf>,
+        /// Seeds every `chance` reply of the scenarios, so a run replays.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Why a command failed, and the exit code that says so.
+///
+/// ```
+/// use grpc_chaos_cli::CliError;
+/// assert_eq!(CliError::Input("s.toml:1:1: bad".into()).exit_code(), 2);
+/// ```
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input (a scenario file) is malformed: exit code 2.
+    Input(String),
+    /// Something else went wrong (a port cannot be bound, a signal cannot be watched): exit code 1.
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos_cli::CliError::Runtime("x".into()).exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(m) | CliError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// A [`CliError`] for the user when the server cannot start.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() {
+/// use clap::Parser;
+/// let cli = grpc_chaos_cli::Cli::parse_from(["grpc-chaos", "serve", "--addr", "127.0.0.1:0"]);
+/// grpc_chaos_cli::run(cli).await.unwrap();
+/// # }
+/// ```
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve {
+            addr,
+            lenient_timeouts,
+            scenarios,
+            seed,
+        } => {
+            // Read every scenario before binding: a bad file fails fast, with nothing served.
+            let scenarios = scenarios
+                .iter()
+                .map(|path| Scenario::load(path, seed))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            serve(addr, lenient_timeouts, scenarios)
+                .await
+                .map_err(CliError::Runtime)
+        }
+    }
+}
+
+/// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
+/// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
+async fn serve(
+    addr: SocketAddr,
+    lenient_timeouts: bool,
+    scenarios: Vec<Scenario>,
+) -> Result<(), String> {
+    // Watch the signals before announcing the address: a signal sent as soon as the
+    // first line is read must find its handler in place.
+    let shutdown = shutdown_signal()?;
+    let server = FakeServer::builder()
+        .enforce_deadlines(true)
+        .reject_malformed_timeouts(!lenient_timeouts)
+        .fault_headers(true)
+        .journal_limit(JOURNAL_LIMIT)
+        .metadata_limit(METADATA_LIMIT)
+        .start_on(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // Scenarios first: on a priority tie, the stub mounted first answers.
+    for scenario in scenarios {
+        scenario.mount(&server);
+    }
+    builtin::mount_all(&server);
+    let bound = server.addr().unwrap_or(addr);
+    // The first line on stdout is the contract scripts read the port from.
+    println!("listening on {bound}");
+    tracing::info!(%bound, "grpc-chaos fake server ready");
+    shutdown.await;
+    tracing::info!(
+        live_calls = server.live_calls(),
+        "shutting down: no new calls, letting in-flight calls end"
+    );
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            live_calls = server.live_calls(),
+            "grace period over; cancelling the calls left"
+        );
+    }
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM; the handlers are installed on return.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}

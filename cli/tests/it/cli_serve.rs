@@ -1,0 +1,122 @@
+//! `grpc-chaos serve` as a subprocess on 127.0.0.1:0, driven by a tonic client.
+
+use std::time::Duration;
+
+use grpc_chaos::pb::greeter_client::GreeterClient;
+use grpc_chaos::pb::grpc::testing::test_service_client::TestServiceClient;
+use grpc_chaos::pb::grpc::testing::{ResponseParameters, StreamingOutputCallRequest};
+
+use crate::served::Served;
+use crate::support::*;
+
+#[tokio::test]
+async fn serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm() {
+    let _w = watchdog("serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm");
+    let mut served = Served::start(&[]).await;
+    assert!(
+        served.addr.starts_with("127.0.0.1:") && !served.addr.ends_with(":0"),
+        "{}",
+        served.addr
+    );
+    let mut client = GreeterClient::connect(served.uri()).await.unwrap();
+
+    let reply = client.say_hello(hello("Ada")).await.unwrap().into_inner();
+    assert_eq!(reply.message, "Hello, Ada!");
+    let mut stream = client
+        .say_hello_stream(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut greetings = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        greetings.push(m.message);
+    }
+    assert_eq!(
+        greetings,
+        ["Hello #1, Ada!", "Hello #2, Ada!", "Hello #3, Ada!"]
+    );
+    let mut bidi = client
+        .say_hello_bidi_stream(tokio_stream::iter([hello("a"), hello("b")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bidi.message().await.unwrap().unwrap().message, "Hello, a!");
+    assert_eq!(bidi.message().await.unwrap().unwrap().message, "Hello, b!");
+    assert_eq!(bidi.message().await.unwrap(), None);
+    let all = client
+        .say_hello_client_stream(tokio_stream::iter([
+            hello("Ada"),
+            hello("Grace"),
+            hello("Barbara"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(all.into_inner().message, "Hello, Ada, Grace and Barbara!");
+
+    served.signal("TERM");
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test]
+async fn serve_exits_0_on_sigint() {
+    let _w = watchdog("serve_exits_0_on_sigint");
+    let mut served = Served::start(&[]).await;
+    served.signal("INT");
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_call_finish_before_exiting_0() {
+    let _w = watchdog("sigterm_lets_an_in_flight_call_finish_before_exiting_0");
+    let mut served = Served::start(&[]).await;
+    let mut client = TestServiceClient::connect(served.uri()).await.unwrap();
+    let parameters = vec![
+        ResponseParameters {
+            size: 1,
+            interval_us: 0,
+            compressed: None,
+        },
+        ResponseParameters {
+            size: 2,
+            interval_us: 300_000,
+            compressed: None,
+        },
+    ];
+    let request = StreamingOutputCallRequest {
+        response_parameters: parameters,
+        ..Default::default()
+    };
+    let mut stream = client
+        .full_duplex_call(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    // The first response proves the call is in flight on the server.
+    assert!(stream.message().await.unwrap().is_some());
+
+    served.signal("TERM");
+
+    let second = stream.message().await.unwrap().unwrap();
+    assert_eq!(second.payload.unwrap().body.len(), 2);
+    assert_eq!(stream.message().await.unwrap(), None);
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[test]
+fn help_prints_the_usage_and_no_rust_code() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.starts_with("A programmable fake gRPC server"),
+        "{help}"
+    );
+    assert!(help.contains("Usage: grpc-chaos <COMMAND>"), "{help}");
+    assert!(
+        !help.contains("```") && !help.contains("parse_from"),
+        "{help}"
+    );
+}

@@ -1,0 +1,193 @@
+//! The server layer: reads `grpc-timeout`, makes the deadline readable in the handler,
+//! enforces it on the whole call (stream bodies included), and guards minimum budgets.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::sleep_until;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use super::body::{deadline_exceeded, status_response, DeadlineBody};
+use super::parse_grpc_timeout_bytes;
+use super::{Deadline, CURRENT, GRPC_TIMEOUT};
+
+/// What a layered service answers with.
+type GrpcResponse = http::Response<tonic::body::Body>;
+
+/// Enforces `grpc-timeout` on a tonic server with the spec's DEADLINE_EXCEEDED.
+///
+/// - The [`Deadline`] goes into the request extensions and is [`current`](super::current)
+///   while the handler and its response stream are polled.
+/// - When it passes, the handler (or its stream) is dropped and the client gets status
+///   4 at that instant: Trailers-Only before headers, in the trailers after them.
+/// - A malformed `grpc-timeout` gets INTERNAL naming it; [`DeadlineLayer::lenient`]
+///   ignores it instead, as tonic does.
+/// - [`DeadlineLayer::min_budget`] refuses calls with less time left than needed (the
+///   walkthrough's 100 ms rule), per method with [`DeadlineLayer::min_budget_for`].
+///
+/// tonic's own server also times the call until its response headers and answers
+/// CANCELLED; this layer's timer fires at the same instant and is polled first, so the
+/// client reads 4.
+///
+/// ```
+/// use std::time::Duration;
+/// use tonic_layers::deadline::DeadlineLayer;
+/// let layer = DeadlineLayer::new()
+///     .min_budget(Duration::from_millis(100))
+///     .min_budget_for("/pb.Greeter/SayHelloStream", Duration::from_millis(500));
+/// // tonic::transport::Server::builder().layer(layer).add_service(...)
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DeadlineLayer {
+    lenient: bool,
+    min_budget: Option<Duration>,
+    per_method: Arc<HashMap<String, Duration>>,
+}
+
+impl DeadlineLayer {
+    /// Strict parsing, no minimum budget.
+    ///
+    /// ```
+    /// let layer = tonic_layers::deadline::DeadlineLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ignores a malformed `grpc-timeout` (no deadline) instead of answering INTERNAL.
+    ///
+    /// ```
+    /// let layer = tonic_layers::deadline::DeadlineLayer::new().lenient();
+    /// ```
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
+    }
+
+    /// Refuses, with DEADLINE_EXCEEDED "not enough time to process", any call that
+    /// arrives with less than `budget` left.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let layer = tonic_layers::deadline::DeadlineLayer::new().min_budget(Duration::from_millis(100));
+    /// ```
+    pub fn min_budget(mut self, budget: Duration) -> Self {
+        self.min_budget = Some(budget);
+        self
+    }
+
+    /// The same guard for one method path, overriding [`DeadlineLayer::min_budget`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let layer = tonic_layers::deadline::DeadlineLayer::new()
+    ///     .min_budget_for("/pb.Greeter/SayHello", Duration::from_millis(50));
+    /// ```
+    pub fn min_budget_for(mut self, path: impl Into<String>, budget: Duration) -> Self {
+        Arc::make_mut(&mut self.per_method).insert(path.into(), budget);
+        self
+    }
+
+    /// Decides a request: its deadline, or the answer it gets at once.
+    fn admit<B>(&self, request: &http::Request<B>) -> Result<Option<Deadline>, Status> {
+        let deadline = match request.headers().get(GRPC_TIMEOUT) {
+            None => None,
+            Some(value) => match parse_grpc_timeout_bytes(value.as_bytes()) {
+                Ok(timeout) => Some(Deadline::after(timeout)),
+                Err(_) if self.lenient => None,
+                Err(e) => {
+                    let raw = String::from_utf8_lossy(value.as_bytes());
+                    return Err(Status::internal(format!(
+                        "malformed grpc-timeout {raw:?}: {e}"
+                    )));
+                }
+            },
+        };
+        let budget = self
+            .per_method
+            .get(request.uri().path())
+            .copied()
+            .or(self.min_budget);
+        if let (Some(budget), Some(deadline)) = (budget, deadline) {
+            if deadline.remaining() < budget {
+                return Err(Status::deadline_exceeded(format!(
+                    "not enough time to process: {:?} left, {budget:?} needed",
+                    deadline.remaining()
+                )));
+            }
+        }
+        Ok(deadline)
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`DeadlineLayer`] makes.
+///
+/// ```
+/// use tonic_layers::deadline::{DeadlineLayer, DeadlineService};
+/// use tower::Layer;
+/// let svc: DeadlineService<()> = DeadlineLayer::new().layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeadlineService<S> {
+    inner: S,
+    layer: DeadlineLayer,
+}
+
+/// The future of [`DeadlineService`].
+pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<GrpcResponse, E>> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for DeadlineService<S>
+where
+    S: Service<http::Request<B>, Response = GrpcResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = GrpcResponse;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let deadline = match self.layer.admit(&request) {
+            Ok(deadline) => deadline,
+            Err(status) => return Box::pin(std::future::ready(Ok(status_response(status)))),
+        };
+        // The clone that was made ready serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(deadline) = deadline else {
+            return Box::pin(inner.call(request));
+        };
+        request.extensions_mut().insert(deadline);
+        let response = CURRENT.scope(deadline, inner.call(request));
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                () = sleep_until(deadline.instant()) => Ok(status_response(deadline_exceeded())),
+                response = response => {
+                    response.map(|r| r.map(|body| tonic::body::Body::new(DeadlineBody::new(body, deadline))))
+                }
+            }
+        })
+    }
+}

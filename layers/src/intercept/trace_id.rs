@@ -1,0 +1,401 @@
+//! Trace ids: read or generate on the server, propagate on the client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use http::{HeaderName, HeaderValue};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::rng::SplitMix64;
+
+/// The header trace ids travel in by default, as in the walkthrough.
+pub const DEFAULT_TRACE_HEADER: &str = "trace-id";
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The trace id of the call being served on this task, if any.
+///
+/// ```
+/// assert_eq!(tonic_layers::intercept::current_trace_id(), None);
+/// ```
+pub fn current_trace_id() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Runs `work` with `id` as [`current_trace_id`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let id = tonic_layers::intercept::with_trace_id("t-1".into(), async { tonic_layers::intercept::current_trace_id() }).await;
+/// assert_eq!(id.as_deref(), Some("t-1"));
+/// # }
+/// ```
+pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
+    CURRENT.scope(id, work).await
+}
+
+/// The trace id of a call, in its request extensions.
+///
+/// ```
+/// let id = tonic_layers::intercept::TraceIdValue("abc".into());
+/// assert_eq!(id.0, "abc");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceIdValue(pub String);
+
+/// A new random id: 32 hex digits, unique within the process.
+///
+/// The process seeds once from the clock; each id then mixes a counter through
+/// SplitMix64, so a call pays no clock read and no formatting machinery.
+fn generate() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SplitMix64::process_seed();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut rng = SplitMix64::new(seed ^ n.rotate_left(32));
+    let mut out = [0u8; 32];
+    for (half, word) in [rng.next_u64(), rng.next_u64()].into_iter().enumerate() {
+        for i in 0..16 {
+            let nibble = (word >> (60 - 4 * i)) & 0xf;
+            out[half * 16 + i] = b"0123456789abcdef"[nibble as usize];
+        }
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes()).unwrap_or(HeaderName::from_static(DEFAULT_TRACE_HEADER))
+}
+
+/// Reads or generates each call's trace id on a server.
+///
+/// [`current_trace_id`] and the span cover the handler's future (and inner layers'
+/// `call`). A response stream is polled by hyper after the handler has returned, outside
+/// that scope: code in a stream should take the id from the request's [`TraceIdValue`]
+/// before returning the stream.
+///
+/// ```
+/// let layer = tonic_layers::intercept::TraceIdLayer::new().header("x-trace-id");
+/// // tonic::transport::Server::builder().layer(layer) …
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceIdLayer {
+    header: HeaderName,
+}
+
+impl Default for TraceIdLayer {
+    fn default() -> Self {
+        Self {
+            header: HeaderName::from_static(DEFAULT_TRACE_HEADER),
+        }
+    }
+}
+
+impl TraceIdLayer {
+    /// Reads `trace-id`.
+    ///
+    /// ```
+    /// let layer = tonic_layers::intercept::TraceIdLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let layer = tonic_layers::intercept::TraceIdLayer::new().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.header = header_name(name);
+        self
+    }
+}
+
+impl<S> Layer<S> for TraceIdLayer {
+    type Service = TraceId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceId {
+            inner,
+            header: self.header.clone(),
+        }
+    }
+}
+
+/// The service [`TraceIdLayer`] makes.
+///
+/// ```
+/// use tonic_layers::intercept::{TraceId, TraceIdLayer};
+/// use tower::Layer;
+/// let svc: TraceId<()> = TraceIdLayer::new().layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceId<S> {
+    inner: S,
+    header: HeaderName,
+}
+
+impl<S, B> Service<http::Request<B>> for TraceId<S>
+where
+    S: Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let given = request
+            .headers()
+            .get(&self.header)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty());
+        let id = given.map_or_else(generate, str::to_string);
+        if given.is_none() {
+            // Generated ids are hex, always a valid header value.
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                request.headers_mut().insert(self.header.clone(), value);
+            }
+        }
+        request.extensions_mut().insert(TraceIdValue(id.clone()));
+        let span = tracing::info_span!("grpc_call", trace_id = %id, method = %request.uri().path());
+        // Inner layers' synchronous `call` code sees the id and the span too.
+        let inner = &mut self.inner;
+        let future = span.in_scope(|| CURRENT.sync_scope(id.clone(), || inner.call(request)));
+        Box::pin(CURRENT.scope(id, future).instrument(span))
+    }
+}
+
+/// Adds the current trace id to outbound calls that do not carry one.
+///
+/// ```
+/// let layer = tonic_layers::intercept::PropagateTraceIdLayer::new();
+/// // tower::ServiceBuilder::new().layer(layer).service(channel)
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceIdLayer {
+    header: HeaderName,
+}
+
+impl Default for PropagateTraceIdLayer {
+    fn default() -> Self {
+        Self {
+            header: HeaderName::from_static(DEFAULT_TRACE_HEADER),
+        }
+    }
+}
+
+impl PropagateTraceIdLayer {
+    /// Sends `trace-id`.
+    ///
+    /// ```
+    /// let layer = tonic_layers::intercept::PropagateTraceIdLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let layer = tonic_layers::intercept::PropagateTraceIdLayer::new().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.header = header_name(name);
+        self
+    }
+}
+
+impl<S> Layer<S> for PropagateTraceIdLayer {
+    type Service = PropagateTraceId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PropagateTraceId {
+            inner,
+            header: self.header.clone(),
+        }
+    }
+}
+
+/// The service [`PropagateTraceIdLayer`] makes.
+///
+/// ```
+/// use tonic_layers::intercept::{PropagateTraceId, PropagateTraceIdLayer};
+/// use tower::Layer;
+/// let svc: PropagateTraceId<()> = PropagateTraceIdLayer::new().layer(());
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceId<S> {
+    inner: S,
+    header: HeaderName,
+}
+
+impl<S, B> Service<http::Request<B>> for PropagateTraceId<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if !request.headers().contains_key(&self.header) {
+            if let Some(value) = current_trace_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+                request.headers_mut().insert(self.header.clone(), value);
+            }
+        }
+        self.inner.call(request)
+    }
+}
+
+/// A metadata key for an interceptor (an invalid or `-bin` name keeps `trace-id`).
+fn metadata_key(name: &str) -> AsciiMetadataKey {
+    AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .unwrap_or(AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER))
+}
+
+/// The client-side tonic [`Interceptor`](tonic::service::Interceptor) form of
+/// [`PropagateTraceIdLayer`], made by [`propagate_trace_id_interceptor`].
+///
+/// ```
+/// use tonic_layers::intercept::propagate_trace_id_interceptor;
+/// let interceptor = propagate_trace_id_interceptor().header("x-request-id");
+/// ```
+#[derive(Clone, Debug)]
+pub struct PropagateTraceIdInterceptor {
+    key: AsciiMetadataKey,
+}
+
+impl PropagateTraceIdInterceptor {
+    /// Sends another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let interceptor = tonic_layers::intercept::propagate_trace_id_interceptor().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.key = metadata_key(name);
+        self
+    }
+}
+
+/// Adds the current trace id ([`current_trace_id`]) to outbound calls that do not carry
+/// one: `GreeterClient::with_interceptor(channel, propagate_trace_id_interceptor())`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tonic_layers::intercept::{propagate_trace_id_interceptor, with_trace_id};
+/// use tonic::service::Interceptor;
+///
+/// let mut interceptor = propagate_trace_id_interceptor();
+/// let request = with_trace_id("abc".into(), async { interceptor.call(tonic::Request::new(())) })
+///     .await
+///     .unwrap();
+/// assert_eq!(request.metadata().get("trace-id").unwrap(), "abc");
+/// # }
+/// ```
+pub fn propagate_trace_id_interceptor() -> PropagateTraceIdInterceptor {
+    PropagateTraceIdInterceptor {
+        key: AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER),
+    }
+}
+
+impl tonic::service::Interceptor for PropagateTraceIdInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if !request.metadata().contains_key(&self.key) {
+            if let Some(value) =
+                current_trace_id().and_then(|id| AsciiMetadataValue::try_from(id).ok())
+            {
+                request.metadata_mut().insert(self.key.clone(), value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// The server-side tonic [`Interceptor`](tonic::service::Interceptor) form of
+/// [`TraceIdLayer`], made by [`trace_id_interceptor`]: it reads or generates the id and
+/// puts a [`TraceIdValue`] in the request extensions.
+///
+/// An interceptor cannot wrap the handler's future, so it cannot set
+/// [`current_trace_id`] or a span: use [`TraceIdLayer`] for those.
+///
+/// ```
+/// let interceptor = tonic_layers::intercept::trace_id_interceptor().header("x-request-id");
+/// ```
+#[derive(Clone, Debug)]
+pub struct TraceIdInterceptor {
+    key: AsciiMetadataKey,
+}
+
+impl TraceIdInterceptor {
+    /// Reads another header (an invalid name keeps `trace-id`).
+    ///
+    /// ```
+    /// let interceptor = tonic_layers::intercept::trace_id_interceptor().header("x-request-id");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        self.key = metadata_key(name);
+        self
+    }
+}
+
+/// Reads or generates each call's trace id in a tonic interceptor:
+/// `GreeterServer::with_interceptor(svc, trace_id_interceptor())`.
+///
+/// ```
+/// use tonic_layers::intercept::{trace_id_interceptor, TraceIdValue};
+/// use tonic::service::Interceptor;
+///
+/// let request = trace_id_interceptor().call(tonic::Request::new(())).unwrap();
+/// let id = request.extensions().get::<TraceIdValue>().unwrap();
+/// assert_eq!(id.0.len(), 32);
+/// assert_eq!(request.metadata().get("trace-id").unwrap(), id.0.as_str());
+/// ```
+pub fn trace_id_interceptor() -> TraceIdInterceptor {
+    TraceIdInterceptor {
+        key: AsciiMetadataKey::from_static(DEFAULT_TRACE_HEADER),
+    }
+}
+
+impl tonic::service::Interceptor for TraceIdInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let given = request
+            .metadata()
+            .get(&self.key)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let id = match given {
+            Some(id) => id,
+            None => {
+                let id = generate();
+                if let Ok(value) = AsciiMetadataValue::try_from(id.as_str()) {
+                    request.metadata_mut().insert(self.key.clone(), value);
+                }
+                id
+            }
+        };
+        request.extensions_mut().insert(TraceIdValue(id));
+        Ok(request)
+    }
+}

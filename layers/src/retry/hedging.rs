@@ -1,0 +1,259 @@
+//! gRFC A6 hedging: several attempts in flight, the first to finish decides.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::{sleep_until, Instant, Sleep};
+use tonic::{Code, Status};
+
+use super::run::{attempt, out_of_time, pushback, FromStatus, Next, Verdict};
+use super::{Attempt, PolicyError, RetryThrottle, MAX_ATTEMPTS_CAP};
+use crate::deadline::Deadline;
+
+/// A validated gRFC A6 hedging policy: up to `max_attempts` attempts, one every
+/// `hedging_delay`, until one succeeds or fails with a code not in
+/// `non_fatal_status_codes`; then the others are cancelled.
+///
+/// ```
+/// use std::time::Duration;
+/// use tonic_layers::retry::HedgingPolicy;
+/// let policy = HedgingPolicy::new(3, Duration::from_millis(50), [tonic::Code::Unavailable]).unwrap();
+/// assert_eq!(policy.max_attempts(), 3);
+/// assert_eq!(policy.hedging_delay(), Duration::from_millis(50));
+/// ```
+#[derive(Clone, Debug)]
+pub struct HedgingPolicy {
+    max_attempts: u32,
+    delay: Duration,
+    non_fatal: Vec<Code>,
+    throttle: Option<Arc<RetryThrottle>>,
+}
+
+impl HedgingPolicy {
+    /// Validates a policy as A6 says: `max_attempts` at least 2 (values above 5 count
+    /// as 5); a `hedging_delay` of zero sends every attempt at once; the non-fatal codes
+    /// may be empty (then any failure ends the call).
+    ///
+    /// # Errors
+    /// [`PolicyError::MaxAttempts`] below 2.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tonic_layers::retry::{HedgingPolicy, PolicyError};
+    /// let err = HedgingPolicy::new(1, Duration::ZERO, []).unwrap_err();
+    /// assert_eq!(err, PolicyError::MaxAttempts(1));
+    /// ```
+    pub fn new(
+        max_attempts: u32,
+        hedging_delay: Duration,
+        non_fatal_status_codes: impl IntoIterator<Item = Code>,
+    ) -> Result<Self, PolicyError> {
+        if max_attempts < 2 {
+            return Err(PolicyError::MaxAttempts(max_attempts));
+        }
+        Ok(Self {
+            max_attempts: max_attempts.min(MAX_ATTEMPTS_CAP),
+            delay: hedging_delay,
+            non_fatal: non_fatal_status_codes.into_iter().collect(),
+            throttle: None,
+        })
+    }
+
+    /// Shares a server's token bucket: no further hedges go out while it is at or below
+    /// half.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// use tonic_layers::retry::{HedgingPolicy, RetryThrottle};
+    /// let bucket = Arc::new(RetryThrottle::new(10, 0.1).unwrap());
+    /// let policy = HedgingPolicy::new(3, Duration::ZERO, []).unwrap().throttled_by(bucket);
+    /// ```
+    pub fn throttled_by(mut self, throttle: Arc<RetryThrottle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    pub(crate) fn throttle(&self) -> Option<&RetryThrottle> {
+        self.throttle.as_deref()
+    }
+
+    /// Attempts in all, the first included (at most 5).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let p = tonic_layers::retry::HedgingPolicy::new(7, Duration::ZERO, []).unwrap();
+    /// assert_eq!(p.max_attempts(), 5);
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The time between one attempt and the next.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let p = tonic_layers::retry::HedgingPolicy::new(2, Duration::from_millis(5), []).unwrap();
+    /// assert_eq!(p.hedging_delay(), Duration::from_millis(5));
+    /// ```
+    pub fn hedging_delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Whether a failure with `code` lets the other attempts go on (and sends the next
+    /// one at once).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let p = tonic_layers::retry::HedgingPolicy::new(2, Duration::ZERO, [tonic::Code::Unavailable]).unwrap();
+    /// assert!(p.is_non_fatal(tonic::Code::Unavailable));
+    /// assert!(!p.is_non_fatal(tonic::Code::Internal));
+    /// ```
+    pub fn is_non_fatal(&self, code: Code) -> bool {
+        self.non_fatal.contains(&code)
+    }
+}
+
+enum Event<R> {
+    Deadline,
+    Done(usize, Verdict<R>),
+    NextDue,
+}
+
+/// Runs hedged attempts as `policy` says, within `deadline`. `stopped` says that an
+/// attempt has been committed, so no new one may start.
+pub(crate) async fn hedge_loop<R, F, Fut>(
+    policy: &HedgingPolicy,
+    deadline: Option<Deadline>,
+    mut run: F,
+    stopped: impl Fn() -> bool,
+) -> R
+where
+    R: FromStatus,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Verdict<R>>,
+{
+    let throttle = policy.throttle.as_deref();
+    let mut running: Vec<Pin<Box<Fut>>> = Vec::new();
+    let mut sent = 0;
+    // When the next attempt is due; `None` once no more will be sent.
+    let mut next_due = Some(Instant::now());
+    let mut last: Option<(Status, R)> = None;
+    let mut deadline_sleep = deadline.map(|d| Box::pin(sleep_until(d.instant())));
+    // The timer for `next_due`, armed again only when that changes.
+    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
+    loop {
+        while let Some(due) = next_due.filter(|due| *due <= Instant::now()) {
+            let throttled = sent > 0 && throttle.is_some_and(|t| !t.allows_retry());
+            if sent >= policy.max_attempts
+                || stopped()
+                || throttled
+                || deadline.is_some_and(|d| d.is_expired())
+            {
+                next_due = None;
+                break;
+            }
+            sent += 1;
+            running.push(Box::pin(run(attempt(sent, deadline))));
+            next_due = Some(due.max(Instant::now()) + policy.delay);
+        }
+        if running.is_empty() && next_due.is_none() {
+            return match last {
+                Some((_, result)) => result,
+                None => R::from_status(out_of_time(None)),
+            };
+        }
+        if timer.as_ref().map(|(due, _)| *due) != next_due {
+            timer = next_due.map(|due| (due, Box::pin(sleep_until(due))));
+        }
+        let event = poll_fn(|cx| {
+            if let Some(sleep) = deadline_sleep.as_mut() {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Deadline);
+                }
+            }
+            for (i, attempt) in running.iter_mut().enumerate() {
+                if let Poll::Ready(verdict) = attempt.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Done(i, verdict));
+                }
+            }
+            match timer.as_mut().map(|(_, t)| t.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Event::NextDue),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        let (i, verdict) = match event {
+            Event::Deadline => {
+                return R::from_status(out_of_time(last.as_ref().map(|(s, _)| s)));
+            }
+            Event::NextDue => continue,
+            Event::Done(i, verdict) => (i, verdict),
+        };
+        drop(running.swap_remove(i));
+        let (status, result) = match verdict.settle(throttle, |code| policy.is_non_fatal(code)) {
+            Next::Return(result) => return result,
+            Next::Failed(status, result) => (status, result),
+            Next::Ignore => continue,
+        };
+        if next_due.is_some() {
+            next_due = match pushback(&status) {
+                Some(Ok(wait)) => Some(Instant::now() + wait),
+                Some(Err(())) => None,
+                // A non-fatal failure sends the next attempt now.
+                None => Some(Instant::now()),
+            };
+        }
+        last = Some((status, result));
+    }
+}
+
+/// Hedges a call: attempt 1 now, then one more every `hedging_delay` (and at once after
+/// a non-fatal failure) up to `max_attempts`, all within `deadline`. The first success
+/// or fatal failure ends the call, and the attempts still running are dropped, which
+/// cancels them. A pushback trailer delays the next attempt, or (negative) stops them.
+///
+/// # Errors
+/// A fatal failure; the last non-fatal one when every attempt has failed; or
+/// DEADLINE_EXCEEDED at the deadline, naming the last failure.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use tonic_layers::retry::{call_with_hedging, HedgingPolicy};
+/// use tokio::time::{sleep, Instant};
+///
+/// let policy = HedgingPolicy::new(3, Duration::from_millis(100), [tonic::Code::Unavailable]).unwrap();
+/// let t0 = Instant::now();
+/// // Attempt 1 would take 1 s; attempt 2, sent at 100 ms, takes 50 ms and wins.
+/// let winner = call_with_hedging(&policy, None, |attempt| async move {
+///     sleep(Duration::from_millis(if attempt.number == 1 { 1000 } else { 50 })).await;
+///     Ok::<_, tonic::Status>(attempt.number)
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!((winner, t0.elapsed()), (2, Duration::from_millis(150)));
+/// # }
+/// ```
+pub async fn call_with_hedging<T, F, Fut>(
+    policy: &HedgingPolicy,
+    deadline: Option<Deadline>,
+    mut attempt: F,
+) -> Result<T, Status>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    hedge_loop(
+        policy,
+        deadline,
+        |this| {
+            let fut = attempt(this);
+            async move { Verdict::of(fut.await) }
+        },
+        || false,
+    )
+    .await
+}
