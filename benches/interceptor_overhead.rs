@@ -16,6 +16,7 @@ use grpc_chaos::deadline::{DeadlineLayer, PropagateDeadlineLayer};
 use grpc_chaos::intercept::{
     AuthLayer, LoggingLayer, PropagateTraceIdLayer, StaticTokens, TraceIdLayer,
 };
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::GreeterServer;
 use grpc_chaos::pb::HelloRequest;
@@ -24,7 +25,7 @@ use tonic::transport::{Channel, Server};
 use tonic::Request;
 use tower::Layer;
 
-use common::greeter::{serve_in_memory, HandWritten, STREAM_MESSAGES};
+use common::greeter::{HandWritten, STREAM_MESSAGES};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
@@ -175,16 +176,19 @@ impl Subscribers {
 }
 
 fn chain_server() -> Channel {
-    serve_in_memory!(Server::builder()
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(TraceIdLayer::new())
-                .layer(LoggingLayer::new())
-                .layer(AuthLayer::new(tokens()))
-                .layer(DeadlineLayer::new())
-                .into_inner()
-        )
-        .add_service(GreeterServer::new(HandWritten)))
+    memory::serve(|incoming| {
+        Server::builder()
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(TraceIdLayer::new())
+                    .layer(LoggingLayer::new())
+                    .layer(AuthLayer::new(tokens()))
+                    .layer(DeadlineLayer::new())
+                    .into_inner(),
+            )
+            .add_service(GreeterServer::new(HandWritten))
+            .serve_with_incoming(incoming)
+    })
 }
 
 type ChainClient = GreeterClient<
@@ -206,16 +210,29 @@ fn chain_client(channel: Channel) -> ChainClient {
 fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     let _enter = rt.enter();
     let plain = || GreeterServer::new(HandWritten);
-    let bare: Channel = serve_in_memory!(Server::builder().add_service(plain()));
-    let trace: Channel = serve_in_memory!(Server::builder()
-        .layer(TraceIdLayer::new())
-        .add_service(plain()));
-    let logged: Channel = serve_in_memory!(Server::builder()
-        .layer(LoggingLayer::new())
-        .add_service(plain()));
-    let auth: Channel = serve_in_memory!(Server::builder()
-        .layer(AuthLayer::new(tokens()))
-        .add_service(plain()));
+    let bare: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .add_service(plain())
+            .serve_with_incoming(incoming)
+    });
+    let trace: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(TraceIdLayer::new())
+            .add_service(plain())
+            .serve_with_incoming(incoming)
+    });
+    let logged: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(LoggingLayer::new())
+            .add_service(plain())
+            .serve_with_incoming(incoming)
+    });
+    let auth: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(AuthLayer::new(tokens()))
+            .add_service(plain())
+            .serve_with_incoming(incoming)
+    });
     let chain = chain_server();
 
     let mut bare = GreeterClient::new(bare);
@@ -387,11 +404,17 @@ fn read_stream(rt: &Runtime, client: &mut GreeterClient<Channel>) -> usize {
 
 fn bench_stream(c: &mut Criterion, rt: &Runtime) {
     let _enter = rt.enter();
-    let bare: Channel =
-        serve_in_memory!(Server::builder().add_service(GreeterServer::new(HandWritten)));
-    let logged: Channel = serve_in_memory!(Server::builder()
-        .layer(LoggingLayer::new())
-        .add_service(GreeterServer::new(HandWritten)));
+    let bare: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .add_service(GreeterServer::new(HandWritten))
+            .serve_with_incoming(incoming)
+    });
+    let logged: Channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(LoggingLayer::new())
+            .add_service(GreeterServer::new(HandWritten))
+            .serve_with_incoming(incoming)
+    });
 
     let mut group = c.benchmark_group(STREAM);
     for subscribers in [Subscribers::Sink, Subscribers::Fmt, Subscribers::LevelOff] {

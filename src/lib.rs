@@ -35,6 +35,9 @@
 pub use tonic_layers;
 pub use tonic_layers::{cancel, deadline, framing, intercept, metadata, method, retry, rng};
 
+pub mod memory;
+pub mod watchdog;
+
 pub mod fake;
 
 pub mod pb;
@@ -43,7 +46,6 @@ pub mod builtin;
 pub mod scenario;
 #[cfg(feature = "strategy")]
 pub mod strategy;
-pub mod watchdog;
 
 /// Compiles the README's Rust examples as doc tests, so they cannot go stale.
 #[doc = include_str!("../README.md")]

@@ -23,12 +23,9 @@ use super::journal::{Journal, ReceivedCall};
 use super::matchers::CallRequest;
 use super::reply::Script;
 use super::stub::{Mounted, Stub, VerificationError};
+use crate::memory;
 use crate::method::MethodShape;
 
-/// How many bytes the in-memory pipe buffers each way.
-const DUPLEX_BUFFER: usize = 64 * 1024;
-/// The URI in-memory channels use; nothing resolves it.
-const IN_MEMORY_URI: &str = "http://in-memory.grpc-chaos.invalid";
 /// The HTTP/2 header-list limit when the server checks metadata size itself.
 const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
 /// How many stubs an UNIMPLEMENTED message lists as the closest.
@@ -171,16 +168,11 @@ impl FakeServer {
     /// # }
     /// ```
     pub fn channel(&self) -> Channel {
-        let endpoint = Endpoint::from(self.uri());
         if self.addr.is_some() {
-            return endpoint.connect_lazy();
+            return Endpoint::from(self.uri()).connect_lazy();
         }
         let state = Arc::clone(&self.state);
-        endpoint.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
-            let (client, server) = tokio::io::duplex(DUPLEX_BUFFER);
-            state.serve_connection(server);
-            std::future::ready(Ok::<_, io::Error>(TokioIo::new(client)))
-        }))
+        memory::channel(move |server_end| state.serve_connection(server_end))
     }
 
     /// The server's URI: `http://127.0.0.1:PORT` on TCP, a placeholder in memory.
@@ -194,7 +186,7 @@ impl FakeServer {
             Some(addr) => {
                 Uri::try_from(format!("http://{addr}")).expect("a socket address makes a valid URI")
             }
-            None => Uri::from_static(IN_MEMORY_URI),
+            None => Uri::from_static(memory::URI),
         }
     }
 

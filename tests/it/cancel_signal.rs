@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use grpc_chaos::cancel::{CallSignal, CancelOnDisconnectLayer};
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -93,9 +94,12 @@ fn serve(work: Duration) -> (GreeterClient<Channel>, Log) {
         log: Arc::clone(&log),
         work,
     };
-    let channel = serve_in_memory!(Server::builder()
-        .layer(CancelOnDisconnectLayer::new())
-        .add_service(GreeterServer::new(service)));
+    let channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(CancelOnDisconnectLayer::new())
+            .add_service(GreeterServer::new(service))
+            .serve_with_incoming(incoming)
+    });
     (GreeterClient::new(channel), log)
 }
 

@@ -7,6 +7,7 @@ use grpc_chaos::deadline::{
     current, scope, Deadline, DeadlineLayer, PropagateDeadline, PropagateDeadlineLayer,
 };
 use grpc_chaos::fake::{method, CallEnding, CallHandle, FakeServer, Reply, Stub};
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -94,9 +95,12 @@ fn service_a(
         b: propagating(b.channel()),
         per_hop,
     };
-    GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(layer)
-        .add_service(GreeterServer::new(a)),))
+    GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(layer)
+            .add_service(GreeterServer::new(a))
+            .serve_with_incoming(incoming)
+    }))
 }
 
 fn fake_b() -> FakeServer {

@@ -6,6 +6,7 @@ use grpc_chaos::intercept::{
     auth_interceptor, propagate_trace_id_interceptor, trace_id_interceptor, with_trace_id,
     AuthError, AuthLayer, Identity, LoggingLayer, StaticTokens, TokenValidator, TraceIdValue,
 };
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -72,9 +73,12 @@ fn validator() -> impl TokenValidator<Identity = User> {
 }
 
 fn authed_server() -> GreeterClient<Channel> {
-    GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(AuthLayer::new(validator()))
-        .add_service(GreeterServer::new(WhoAmI))))
+    GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(AuthLayer::new(validator()))
+            .add_service(GreeterServer::new(WhoAmI))
+            .serve_with_incoming(incoming)
+    }))
 }
 
 fn with_authorization(value: &str) -> Request<HelloRequest> {
@@ -164,9 +168,12 @@ async fn static_tokens_through_the_layer() {
         "carol",
         ["/pb.Greeter/SayHello"],
     );
-    let mut client = GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(AuthLayer::new(tokens))
-        .add_service(GreeterServer::new(WhoAmI))));
+    let mut client = GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(AuthLayer::new(tokens))
+            .add_service(GreeterServer::new(WhoAmI))
+            .serve_with_incoming(incoming)
+    }));
 
     let root = client
         .say_hello(with_authorization("Bearer admin-t0k3n"))
@@ -198,7 +205,11 @@ async fn the_auth_interceptor_gives_the_same_codes_and_identity() {
         WhoAmI,
         auth_interceptor(StaticTokens::new().token("t0k3n", "dave")),
     );
-    let mut client = GreeterClient::new(serve_in_memory!(Server::builder().add_service(svc)));
+    let mut client = GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+    }));
 
     let ok = client
         .say_hello(with_authorization("Bearer t0k3n"))
@@ -220,7 +231,11 @@ async fn trace_id_interceptors_read_generate_and_propagate() {
     let _w = watchdog("trace_id_interceptors_read_generate_and_propagate");
     // Server form: reads the id, or generates one, into the extensions.
     let svc = GreeterServer::with_interceptor(WhoAmI, trace_id_interceptor());
-    let mut a = GreeterClient::new(serve_in_memory!(Server::builder().add_service(svc)));
+    let mut a = GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+    }));
     let mut given = Request::new(hello("Ada"));
     given
         .metadata_mut()
@@ -258,14 +273,17 @@ async fn trace_id_interceptors_read_generate_and_propagate() {
 async fn logging_outside_auth_logs_the_refusal_but_no_token_and_no_message() {
     let _w = watchdog("logging_outside_auth_logs_the_refusal_but_no_token_and_no_message");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
-    let mut client = GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(LoggingLayer::new().decode::<HelloRequest, HelloReply>(SAY_HELLO))
-                .layer(AuthLayer::new(validator()))
-                .into_inner()
-        )
-        .add_service(GreeterServer::new(WhoAmI))));
+    let mut client = GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(LoggingLayer::new().decode::<HelloRequest, HelloReply>(SAY_HELLO))
+                    .layer(AuthLayer::new(validator()))
+                    .into_inner(),
+            )
+            .add_service(GreeterServer::new(WhoAmI))
+            .serve_with_incoming(incoming)
+    }));
 
     let mut refused = Request::new(hello("secret-name"));
     refused

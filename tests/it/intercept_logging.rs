@@ -3,6 +3,7 @@
 
 use grpc_chaos::fake::FakeServer;
 use grpc_chaos::intercept::{LoggingLayer, TraceIdLayer};
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -66,9 +67,12 @@ impl Greeter for Streamer {
 }
 
 fn logged_server(layer: LoggingLayer) -> GreeterClient<tonic::transport::Channel> {
-    GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(layer)
-        .add_service(GreeterServer::new(Streamer))))
+    GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(layer)
+            .add_service(GreeterServer::new(Streamer))
+            .serve_with_incoming(incoming)
+    }))
 }
 
 /// The "received message 1 (5 bytes)" parts of the lines about `path`, in order.
@@ -288,9 +292,12 @@ async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
 async fn authorization_and_binary_values_never_reach_the_log() {
     let _w = watchdog("authorization_and_binary_values_never_reach_the_log");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
-    let channel = serve_in_memory!(Server::builder()
-        .layer(LoggingLayer::new().redact("X-Api-Key"))
-        .add_service(GreeterServer::new(Streamer)));
+    let channel = memory::serve(|incoming| {
+        Server::builder()
+            .layer(LoggingLayer::new().redact("X-Api-Key"))
+            .add_service(GreeterServer::new(Streamer))
+            .serve_with_incoming(incoming)
+    });
     let mut client = GreeterClient::new(
         tower::ServiceBuilder::new()
             .layer(LoggingLayer::client().redact("x-api-key"))
@@ -363,14 +370,17 @@ async fn with_the_level_disabled_nothing_is_logged_and_calls_pass() {
 async fn every_line_carries_the_trace_id_when_the_trace_layer_is_outside() {
     let _w = watchdog("every_line_carries_the_trace_id_when_the_trace_layer_is_outside");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
-    let mut client = GreeterClient::new(serve_in_memory!(Server::builder()
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(TraceIdLayer::new())
-                .layer(LoggingLayer::new())
-                .into_inner()
-        )
-        .add_service(GreeterServer::new(Streamer))));
+    let mut client = GreeterClient::new(memory::serve(|incoming| {
+        Server::builder()
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(TraceIdLayer::new())
+                    .layer(LoggingLayer::new())
+                    .into_inner(),
+            )
+            .add_service(GreeterServer::new(Streamer))
+            .serve_with_incoming(incoming)
+    }));
     let mut request = Request::new(hello("Ada"));
     request
         .metadata_mut()

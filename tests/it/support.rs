@@ -83,27 +83,6 @@ pub const SAY_HELLO_STREAM: &str = "/pb.Greeter/SayHelloStream";
 pub const SAY_HELLO_CLIENT_STREAM: &str = "/pb.Greeter/SayHelloClientStream";
 pub const SAY_HELLO_BIDI: &str = "/pb.Greeter/SayHelloBidiStream";
 
-/// Serves a tonic router on in-memory duplex pipes on the current runtime, like the
-/// fake server's own in-memory mode, and evaluates to a channel to it.
-macro_rules! serve_in_memory {
-    ($router:expr $(,)?) => {{
-        use hyper_util::rt::TokioIo;
-        let (tx, rx) =
-            tokio::sync::mpsc::channel::<Result<tokio::io::DuplexStream, std::io::Error>>(4);
-        tokio::spawn($router.serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(rx)));
-        tonic::transport::Endpoint::from_static("http://service-under-test.invalid")
-            .connect_with_connector_lazy(tower::service_fn(move |_: tonic::transport::Uri| {
-                let tx = tx.clone();
-                async move {
-                    let (client, server) = tokio::io::duplex(64 * 1024);
-                    tx.send(Ok(server)).await.map_err(std::io::Error::other)?;
-                    Ok::<_, std::io::Error>(TokioIo::new(client))
-                }
-            }))
-    }};
-}
-pub(crate) use serve_in_memory;
-
 /// Reads a response stream that must fail: its messages, then the status that ended it.
 pub async fn read_until_error<T>(stream: &mut tonic::Streaming<T>) -> (Vec<T>, tonic::Status) {
     let mut messages = Vec::new();

@@ -5,6 +5,7 @@ use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::intercept::{
     current_trace_id, PropagateTraceId, PropagateTraceIdLayer, TraceIdLayer, TraceIdValue,
 };
+use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -57,9 +58,12 @@ fn chain() -> (GreeterClient<Channel>, FakeServer) {
             .layer(PropagateTraceIdLayer::new())
             .service(b.channel()),
     );
-    let a = serve_in_memory!(Server::builder()
-        .layer(TraceIdLayer::new())
-        .add_service(GreeterServer::new(ServiceA { b: to_b })));
+    let a = memory::serve(|incoming| {
+        Server::builder()
+            .layer(TraceIdLayer::new())
+            .add_service(GreeterServer::new(ServiceA { b: to_b }))
+            .serve_with_incoming(incoming)
+    });
     (GreeterClient::new(a), b)
 }
 
