@@ -7,7 +7,9 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::BUILTIN_PRIORITY;
-use crate::fake::{method, CallHandle, FakeServer, Reply, Stub};
+use crate::fake::{
+    method, CallHandle, FakeServer, Reply, Stub, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING,
+};
 use crate::pb::grpc::testing::{
     EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
@@ -15,10 +17,6 @@ use crate::pb::grpc::testing::{
 };
 
 const SERVICE: &str = "/grpc.testing.TestService/";
-/// Echoed unchanged as initial metadata.
-const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
-/// Echoed unchanged as trailing metadata.
-const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 
 /// Mounts `grpc.testing.TestService`: `EmptyCall`, `UnaryCall`, `CacheableUnaryCall`,
 /// `StreamingOutputCall`, `StreamingInputCall`, `FullDuplexCall` and `HalfDuplexCall`.
@@ -75,15 +73,15 @@ enum Headers {
 async fn echo(call: &mut CallHandle, headers: Headers) -> MetadataMap {
     let metadata = call.request().metadata.clone();
     let mut initial = MetadataMap::new();
-    if let Some(value) = metadata.get(ECHO_INITIAL) {
-        initial.insert(ECHO_INITIAL, value.clone());
+    if let Some(value) = metadata.get(INTEROP_ECHO_INITIAL) {
+        initial.insert(INTEROP_ECHO_INITIAL, value.clone());
     }
     if headers == Headers::AtOnce || !initial.is_empty() {
         call.send_headers(initial).await;
     }
     let mut trailing = MetadataMap::new();
-    if let Some(value) = metadata.get_bin(ECHO_TRAILING) {
-        trailing.insert_bin(ECHO_TRAILING, value.clone());
+    if let Some(value) = metadata.get_bin(INTEROP_ECHO_TRAILING) {
+        trailing.insert_bin(INTEROP_ECHO_TRAILING, value.clone());
     }
     trailing
 }

@@ -30,16 +30,21 @@
 //! # }
 //! ```
 
+mod builder;
 mod call;
 mod codec;
 pub mod faults;
 mod handler;
 mod journal;
 pub(crate) mod matchers;
+mod registry;
 pub(crate) mod reply;
 mod server;
+mod state;
 mod stub;
+mod transport;
 
+pub use builder::FakeServerBuilder;
 pub use handler::CallHandle;
 pub use journal::{CallEnding, DecodeMessageError, ReceivedCall};
 pub use matchers::{
@@ -47,6 +52,6 @@ pub use matchers::{
     metadata, metadata_absent, metadata_bin, metadata_exists, metadata_regex, method, path_regex,
     service, CallRequest, Match,
 };
-pub use reply::{Reason, Reply};
-pub use server::{FakeServer, FakeServerBuilder};
+pub use reply::{Reason, Reply, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+pub use server::FakeServer;
 pub use stub::{Stub, StubBuilder, StubGuard, Times, VerificationError};

@@ -15,6 +15,12 @@ use crate::rng::SplitMix64;
 
 pub use h2::Reason;
 
+/// The request header the interop suite's `custom_metadata` case expects echoed in the
+/// initial metadata ([`Reply::echo_test_metadata`]).
+pub const INTEROP_ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
+/// The request header that case expects echoed in the trailing metadata.
+pub const INTEROP_ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
+
 /// What a stub answers: response headers, messages, and how the call ends.
 ///
 /// A reply is built from a constructor and then refined, in the order a server acts:
@@ -511,8 +517,8 @@ impl Reply {
         self.map(move |s| s.ending_delay = delay)
     }
 
-    /// Echoes the request's `x-grpc-test-echo-initial` in the initial metadata and its
-    /// `x-grpc-test-echo-trailing-bin` in the trailing metadata, unchanged, the way the
+    /// Echoes the request's [`INTEROP_ECHO_INITIAL`] in the initial metadata and its
+    /// [`INTEROP_ECHO_TRAILING`] in the trailing metadata, unchanged, the way the
     /// interop suite's `custom_metadata` case expects of any server.
     ///
     /// ```

@@ -1,35 +1,20 @@
-//! The fake server: its transports (TCP 127.0.0.1 or an in-memory duplex), its stubs,
-//! and its journal.
+//! The fake server's public face: start it, get channels to it, read its journal,
+//! verify its stubs, shut it down. The parts are in `builder`, `registry`, `transport`
+//! and `state`.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use hyper::server::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{AbortHandle, JoinHandle};
-use tokio::time::Instant;
+use tokio::task::AbortHandle;
 use tonic::transport::{Channel, Endpoint, Uri};
-use tonic::Status;
 
-use super::call;
-use super::faults::FailFirstCounts;
-use super::journal::{Journal, ReceivedCall};
-use super::matchers::CallRequest;
-use super::reply::Script;
-use super::stub::{Mounted, Stub, VerificationError};
+use super::builder::FakeServerBuilder;
+use super::journal::ReceivedCall;
+use super::state::State;
+use super::stub::VerificationError;
+use super::transport;
 use crate::memory;
-use crate::method::MethodShape;
-
-/// The HTTP/2 header-list limit when the server checks metadata size itself.
-const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
-/// How many stubs an UNIMPLEMENTED message lists as the closest.
-const CLOSEST_STUBS: usize = 3;
 
 /// A programmable fake gRPC server: stubs answer calls, the journal records them.
 ///
@@ -113,31 +98,6 @@ impl FakeServer {
         FakeServerBuilder::default()
     }
 
-    async fn start_with(addr: SocketAddr, options: Options) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(State::new(options));
-        let accept_state = Arc::clone(&state);
-        let accept = tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nodelay(true);
-                        accept_state.serve_connection(stream);
-                    }
-                    // Running out of file descriptors and the like pass; keep accepting.
-                    Err(e) => tracing::warn!("grpc-chaos fake server: accept failed: {e}"),
-                }
-            }
-        });
-        let accept = accept.abort_handle();
-        Ok(Self {
-            state,
-            addr: Some(addr),
-            accept: Some(accept),
-        })
-    }
-
     /// A server reached through in-memory duplex pipes: no sockets, and deterministic
     /// under paused time. Connections are served on the runtime that opens them.
     ///
@@ -149,11 +109,15 @@ impl FakeServer {
         Self::builder().in_memory()
     }
 
-    fn in_memory_with(options: Options) -> Self {
+    pub(super) fn new(
+        state: Arc<State>,
+        addr: Option<SocketAddr>,
+        accept: Option<AbortHandle>,
+    ) -> Self {
         Self {
-            state: Arc::new(State::new(options)),
-            addr: None,
-            accept: None,
+            state,
+            addr,
+            accept,
         }
     }
 
@@ -172,7 +136,7 @@ impl FakeServer {
             return Endpoint::from(self.uri()).connect_lazy();
         }
         let state = Arc::clone(&self.state);
-        memory::channel(move |server_end| state.serve_connection(server_end))
+        memory::channel(move |server_end| transport::serve_connection(&state, server_end))
     }
 
     /// The server's URI: `http://127.0.0.1:PORT` on TCP, a placeholder in memory.
@@ -268,28 +232,7 @@ impl FakeServer {
     /// ```
     pub async fn shutdown(&self) {
         self.stop_accepting();
-        self.state.draining.send_replace(true);
-        loop {
-            let task = self
-                .state
-                .tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
-            match task {
-                // A connection that ends in error has already been logged.
-                Some(task) => {
-                    // Should this wait be cut short, dropping the server still aborts it.
-                    self.state
-                        .awaited
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(task.abort_handle());
-                    let _ = task.await;
-                }
-                None => return,
-            }
-        }
+        self.state.connections.drain().await;
     }
 
     /// Drops every open connection at once, as a network failure would: calls in flight
@@ -303,11 +246,7 @@ impl FakeServer {
     /// # }
     /// ```
     pub fn drop_connections(&self) {
-        let tasks: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.state.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        for task in tasks {
-            task.abort();
-        }
+        self.state.connections.drop_all();
     }
 
     /// Waits until no call has a live handler (every call has ended and been dropped).
@@ -358,7 +297,7 @@ impl FakeServer {
     /// assert!(server.try_verify().is_ok());
     /// ```
     pub fn try_verify(&self) -> Result<(), VerificationError> {
-        self.state.verify()
+        self.state.stubs.verify()
     }
 
     /// Forgets the calls received so far (stubs stay mounted, and their counts too);
@@ -380,7 +319,7 @@ impl FakeServer {
     /// server.reset();
     /// ```
     pub fn reset(&self) {
-        self.state.stubs().clear();
+        self.state.stubs.clear();
         self.state.journal.clear();
     }
 
@@ -391,9 +330,9 @@ impl FakeServer {
 
 impl Drop for FakeServer {
     fn drop(&mut self) {
-        let verdict = self.state.verify();
+        let verdict = self.state.stubs.verify();
         self.stop_accepting();
-        self.state.shut_down();
+        self.state.connections.shut_down();
         // Never panic while already panicking: that would abort and hide the first failure.
         if let Err(e) = verdict {
             if !std::thread::panicking() {
@@ -401,356 +340,4 @@ impl Drop for FakeServer {
             }
         }
     }
-}
-
-/// How a fake server behaves beyond its stubs.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Options {
-    /// Call shapes by path, for the "call started" log; others log as unknown.
-    pub(crate) shapes: HashMap<String, MethodShape>,
-    pub(crate) enforce_deadlines: bool,
-    pub(crate) reject_malformed_timeouts: bool,
-    pub(crate) fault_headers: bool,
-    pub(crate) journal_limit: Option<usize>,
-    pub(crate) metadata_limit: Option<usize>,
-}
-
-/// Builds a [`FakeServer`] with options. Every option is off by default, so that the
-/// plain fake only observes: it records a `grpc-timeout` but never acts on it.
-///
-/// ```
-/// # #[tokio::main] async fn main() {
-/// use grpc_chaos::fake::FakeServer;
-/// let server = FakeServer::builder().enforce_deadlines(true).start().await;
-/// # }
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct FakeServerBuilder {
-    options: Options,
-}
-
-impl FakeServerBuilder {
-    /// Ends a call whose `grpc-timeout` passes with DEADLINE_EXCEEDED (status 4) from the
-    /// server, as the spec says (tonic's server sends CANCELLED), stream bodies included.
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().enforce_deadlines(true);
-    /// ```
-    pub fn enforce_deadlines(mut self, on: bool) -> Self {
-        self.options.enforce_deadlines = on;
-        self
-    }
-
-    /// Answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`, `1X`, empty …) with
-    /// INTERNAL naming the header, instead of recording it and going on as tonic does.
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().reject_malformed_timeouts(true);
-    /// ```
-    pub fn reject_malformed_timeouts(mut self, on: bool) -> Self {
-        self.options.reject_malformed_timeouts = on;
-        self
-    }
-
-    /// Lets clients choose faults with `x-chaos-*` request headers, on every method
-    /// (see the table in the [`fake`](crate::fake) module docs).
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().fault_headers(true);
-    /// ```
-    pub fn fault_headers(mut self, on: bool) -> Self {
-        self.options.fault_headers = on;
-        self
-    }
-
-    /// Keeps only the latest `calls` calls in the journal (the oldest go first), so a
-    /// long-running server's memory stays bounded. By default every call is kept.
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().journal_limit(1000);
-    /// ```
-    pub fn journal_limit(mut self, calls: usize) -> Self {
-        self.options.journal_limit = Some(calls);
-        self
-    }
-
-    /// Answers a request whose header list is over `bytes` (as HTTP/2 counts it: name +
-    /// value + 32 per entry) with RESOURCE_EXHAUSTED, and keeps the connection: the
-    /// server's HTTP/2 limit is raised to 1 MiB so such requests reach the check instead
-    /// of failing with HTTP 431 or a GOAWAY.
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().metadata_limit(8 * 1024);
-    /// ```
-    pub fn metadata_limit(mut self, bytes: usize) -> Self {
-        self.options.metadata_limit = Some(bytes);
-        self
-    }
-
-    /// Tells the server the call shape of these methods, so that its "call started" log
-    /// says whether each streams (the HTTP/2 request does not say; other methods log as
-    /// unknown). `grpc_chaos::pb::shapes()` lists the built-in ones.
-    ///
-    /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().shapes(grpc_chaos::pb::shapes());
-    /// ```
-    pub fn shapes(mut self, shapes: impl IntoIterator<Item = MethodShape>) -> Self {
-        for shape in shapes {
-            self.options.shapes.insert(shape.path.to_string(), shape);
-        }
-        self
-    }
-
-    /// Builds an in-memory server (see [`FakeServer::in_memory`]).
-    ///
-    /// ```
-    /// let server = grpc_chaos::fake::FakeServer::builder().in_memory();
-    /// ```
-    pub fn in_memory(self) -> FakeServer {
-        FakeServer::in_memory_with(self.options)
-    }
-
-    /// Starts on TCP 127.0.0.1 and a free port.
-    ///
-    /// # Panics
-    /// When no port can be bound.
-    ///
-    /// ```
-    /// # #[tokio::main] async fn main() {
-    /// let server = grpc_chaos::fake::FakeServer::builder().start().await;
-    /// # }
-    /// ```
-    pub async fn start(self) -> FakeServer {
-        match self.start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
-            Ok(server) => server,
-            Err(e) => panic!("grpc-chaos: cannot bind the fake server on 127.0.0.1: {e}"),
-        }
-    }
-
-    /// Starts on TCP at `addr`.
-    ///
-    /// # Errors
-    /// The bind error.
-    ///
-    /// ```
-    /// # #[tokio::main] async fn main() {
-    /// let server = grpc_chaos::fake::FakeServer::builder()
-    ///     .start_on("127.0.0.1:0".parse().unwrap())
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    pub async fn start_on(self, addr: SocketAddr) -> io::Result<FakeServer> {
-        FakeServer::start_with(addr, self.options).await
-    }
-}
-
-/// What the server and its connections share.
-#[derive(Debug)]
-pub(crate) struct State {
-    stubs: Mutex<Vec<Mounted>>,
-    pub(crate) journal: Arc<Journal>,
-    next_stub: AtomicU64,
-    /// The tokio instant the server was made: failure messages give times from it.
-    origin: Instant,
-    /// Connection tasks (and the accept loop), aborted when the server is dropped.
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// Tasks taken out of `tasks` by a graceful shutdown, still aborted on drop.
-    awaited: Mutex<Vec<AbortHandle>>,
-    /// Tells every connection to finish gracefully (GOAWAY, then let streams end).
-    draining: watch::Sender<bool>,
-    pub(crate) options: Options,
-    pub(crate) fail_counts: FailFirstCounts,
-}
-
-impl State {
-    fn new(options: Options) -> Self {
-        Self {
-            journal: Arc::new(Journal::with_limit(options.journal_limit)),
-            options,
-            fail_counts: FailFirstCounts::default(),
-            stubs: Mutex::new(Vec::new()),
-            next_stub: AtomicU64::new(0),
-            origin: Instant::now(),
-            tasks: Mutex::new(Vec::new()),
-            awaited: Mutex::new(Vec::new()),
-            draining: watch::channel(false).0,
-        }
-    }
-
-    fn stubs(&self) -> MutexGuard<'_, Vec<Mounted>> {
-        self.stubs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn track(&self, task: JoinHandle<()>) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
-    }
-
-    fn shut_down(&self) {
-        for task in self
-            .awaited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
-
-    /// Serves HTTP/2 on one connection, on the current runtime.
-    fn serve_connection<I>(self: &Arc<Self>, io: I)
-    where
-        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let state = Arc::clone(self);
-        let service =
-            hyper::service::service_fn(move |request| call::serve(Arc::clone(&state), request));
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder.timer(TokioTimer::new());
-        if self.options.metadata_limit.is_some() {
-            builder.max_header_list_size(RAISED_HEADER_LIST_LIMIT);
-        }
-        let connection = builder.serve_connection(TokioIo::new(io), service);
-        let mut draining = self.draining.subscribe();
-        let task = tokio::spawn(async move {
-            tokio::pin!(connection);
-            let drain = async move {
-                // The guard `wait_for` returns must not live across an await.
-                let _ = draining.wait_for(|d| *d).await.is_ok();
-            };
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = drain => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!("grpc-chaos fake server: connection ended: {e}");
-            }
-        });
-        self.track(task);
-    }
-
-    pub(crate) fn mount(&self, stub: Stub, scoped: bool) -> u64 {
-        let id = self.next_stub.fetch_add(1, Ordering::SeqCst);
-        self.stubs().push(Mounted::new(id, stub, scoped));
-        id
-    }
-
-    /// Whether the call must be read up to its first message before matching: only when
-    /// a stub that could answer it needs the message. Reading otherwise would deadlock a
-    /// bidi client that waits for the response headers before it sends.
-    pub(crate) fn needs_message_for(&self, request: &CallRequest) -> bool {
-        let stubs = self.stubs();
-        // The stub that would answer if every message matcher held.
-        let best = stubs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.could_match_without_message(request))
-            .min_by_key(|(i, s)| (s.priority(), *i));
-        best.is_some_and(|(_, s)| s.needs_message())
-    }
-
-    /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
-    pub(crate) fn answer(&self, call_id: usize, request: &CallRequest) -> (Option<String>, Script) {
-        let mut stubs = self.stubs();
-        let best = stubs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.matches(request))
-            .min_by_key(|(i, s)| (s.priority(), *i))
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            let stub = &mut stubs[i];
-            let (label, reply) = (stub.label(), stub.answer(call_id));
-            // The reply may run user code (a responder): never under the stubs' lock.
-            drop(stubs);
-            return (Some(label), reply.resolve(request));
-        }
-        let message = unmatched_message(&stubs, request);
-        (None, Script::from_status(Status::unimplemented(message)))
-    }
-
-    pub(crate) fn calls_of(&self, stub_id: u64) -> Vec<ReceivedCall> {
-        let ids = self
-            .stubs()
-            .iter()
-            .find(|s| s.id == stub_id)
-            .map(|s| s.calls.clone())
-            .unwrap_or_default();
-        let all = self.journal.snapshot();
-        ids.into_iter()
-            .filter_map(|id| all.get(id).cloned())
-            .collect()
-    }
-
-    fn verify_where(&self, pick: impl Fn(&Mounted) -> bool) -> Result<(), VerificationError> {
-        let unmet: Vec<String> = self
-            .stubs()
-            .iter()
-            .filter(|s| pick(s))
-            .filter_map(Mounted::unmet)
-            .collect();
-        if unmet.is_empty() {
-            return Ok(());
-        }
-        let calls = self
-            .journal
-            .snapshot()
-            .iter()
-            .map(|c| c.summary(self.origin))
-            .collect();
-        Err(VerificationError::new(unmet, calls))
-    }
-
-    pub(crate) fn verify(&self) -> Result<(), VerificationError> {
-        self.verify_where(|_| true)
-    }
-
-    pub(crate) fn unmount_and_verify(&self, stub_id: u64) -> Result<(), VerificationError> {
-        let verdict = self.verify_where(|s| s.id == stub_id && s.scoped);
-        self.stubs().retain(|s| s.id != stub_id);
-        verdict
-    }
-}
-
-/// The UNIMPLEMENTED message: the method, then the closest stubs and what failed.
-fn unmatched_message(stubs: &[Mounted], request: &CallRequest) -> String {
-    let mut message = format!("grpc-chaos: no stub matched {}", request.method);
-    if stubs.is_empty() {
-        message.push_str("; no stubs are mounted");
-        return message;
-    }
-    let mut scored: Vec<_> = stubs.iter().map(|s| (s, s.score(request))).collect();
-    scored.sort_by_key(|(_, (held, _))| std::cmp::Reverse(*held));
-    let closest: Vec<String> = scored
-        .iter()
-        .take(CLOSEST_STUBS)
-        .map(|(stub, (held, failed))| {
-            let why = if failed.is_empty() {
-                "all matchers hold but it is used up".to_string()
-            } else {
-                format!("failing: {}", failed.join(", "))
-            };
-            format!(
-                "{:?} ({held} of {} matchers hold; {why})",
-                stub.label(),
-                held + failed.len()
-            )
-        })
-        .collect();
-    message.push_str("; closest stubs: ");
-    message.push_str(&closest.join("; "));
-    message
 }

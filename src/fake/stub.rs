@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::matchers::{BoxedMatch, CallRequest, Match};
 use super::reply::Reply;
-use super::server::{FakeServer, State};
+use super::server::FakeServer;
+use super::state::State;
 use super::ReceivedCall;
 
 /// The default priority: lower numbers win.
@@ -234,7 +235,7 @@ impl Stub {
     /// Stub::given(any()).respond_with(Reply::empty()).mount(&server);
     /// ```
     pub fn mount(self, server: &FakeServer) {
-        server.state().mount(self, false);
+        server.state().stubs.mount(self, false);
     }
 
     /// Mounts the stub until the returned guard is dropped; the guard then checks this
@@ -250,7 +251,7 @@ impl Stub {
     /// // unmounted here
     /// ```
     pub fn mount_as_scoped(self, server: &FakeServer) -> StubGuard {
-        let id = server.state().mount(self, true);
+        let id = server.state().stubs.mount(self, true);
         StubGuard {
             state: Arc::clone(server.state()),
             id,
@@ -283,13 +284,13 @@ impl StubGuard {
     /// let calls = guard.received_calls();
     /// ```
     pub fn received_calls(&self) -> Vec<ReceivedCall> {
-        self.state.calls_of(self.id)
+        self.state.stubs.calls_of(self.id)
     }
 }
 
 impl Drop for StubGuard {
     fn drop(&mut self) {
-        let outcome = self.state.unmount_and_verify(self.id);
+        let outcome = self.state.stubs.unmount_and_verify(self.id);
         if let Err(e) = outcome {
             if !std::thread::panicking() {
                 panic!("{e}");

@@ -1,245 +1,40 @@
-//! One call on the fake server: read the request, match a stub, play its reply.
-//!
-//! The whole call is one async function (`run`) that emits events into a one-slot
-//! channel; the hyper service future and then the response body poll that function
-//! directly, so it runs on hyper's stream task with no task of its own. When the client
-//! goes away hyper drops the body, which drops `run` mid-await: the journal's recorder
-//! sees the drop and records the cancel at that instant.
+//! Playing a stub's reply: match the call, then send headers, messages, the status or a
+//! reset at their instants, or run a handler, while the request goes on being read.
 
-use std::future::{pending, poll_fn, Future};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::future::{pending, Future};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response};
-use http_body::Frame;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::{HeaderMap, HeaderValue};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, Instant};
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
-use super::codec::FrameDecoder;
-use super::faults::{Faults, TIMEOUT_ECHO};
-use super::handler::{CallHandle, HandlerFuture, HandlerOut};
-use super::journal::{CallEnding, ReceivedCall, Recorder};
-use super::matchers::CallRequest;
-use super::reply::{Ending, Reason, Script};
-use super::server::State;
-use crate::deadline::parse_grpc_timeout_bytes;
+use super::reader::{RequestReader, Stop};
+use super::Event;
+use crate::fake::faults::{Faults, TIMEOUT_ECHO};
+use crate::fake::handler::{CallHandle, HandlerFuture, HandlerOut};
+use crate::fake::journal::{CallEnding, Recorder};
+use crate::fake::matchers::CallRequest;
+use crate::fake::reply::{Ending, Script, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+use crate::fake::state::State;
 use crate::method::MethodShape;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// What the call does next, in wire order.
-#[derive(Debug)]
-enum Event {
-    Headers(HeaderMap),
-    TrailersOnly(HeaderMap),
-    Message(Bytes),
-    Trailers(HeaderMap),
-    Reset(Reason),
-}
-
-/// Serves one request: resolves once the response headers (or a reset) are known.
-pub(crate) async fn serve(
-    state: Arc<State>,
-    request: Request<Incoming>,
-) -> Result<Response<CallBody>, BoxError> {
-    let (tx, rx) = mpsc::channel(1);
-    let mut driver = Driver {
-        run: Some(Box::pin(run(state, request, tx))),
-        rx,
-    };
-    let event = poll_fn(|cx| driver.poll_event(cx)).await;
-    match event {
-        Some(Event::Headers(headers)) => Ok(grpc_response(headers, CallBody(Some(driver)))),
-        Some(Event::TrailersOnly(headers)) => Ok(grpc_response(headers, CallBody(None))),
-        Some(Event::Reset(reason)) => Err(Box::new(h2::Error::from(reason))),
-        // `run` always starts with one of the three above; anything else is a bug here.
-        Some(Event::Message(_) | Event::Trailers(_)) | None => {
-            Err(Box::new(h2::Error::from(Reason::INTERNAL_ERROR)))
-        }
-    }
-}
-
-fn grpc_response(mut headers: HeaderMap, body: CallBody) -> Response<CallBody> {
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    let mut response = Response::new(body);
-    *response.headers_mut() = headers;
-    response
-}
-
-/// Polls the call function and hands out what it emits.
-struct Driver {
-    run: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    rx: mpsc::Receiver<Event>,
-}
-
-impl Driver {
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        if let Poll::Ready(event) = self.rx.poll_recv(cx) {
-            return Poll::Ready(event);
-        }
-        if let Some(run) = self.run.as_mut() {
-            if run.as_mut().poll(cx).is_ready() {
-                // Dropping the finished function drops its sender, so `rx` ends after the
-                // last event.
-                self.run = None;
-            }
-        }
-        self.rx.poll_recv(cx)
-    }
-}
-
-/// The response body: the rest of the call's events as HTTP/2 frames.
-pub(crate) struct CallBody(Option<Driver>);
-
-impl http_body::Body for CallBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let Some(driver) = self.0.as_mut() else {
-            return Poll::Ready(None);
-        };
-        loop {
-            return match driver.poll_event(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Ready(Some(Event::Message(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                Poll::Ready(Some(Event::Trailers(map))) => {
-                    Poll::Ready(Some(Ok(Frame::trailers(map))))
-                }
-                // hyper resets the stream with the h2 reason it finds in the error.
-                Poll::Ready(Some(Event::Reset(reason))) => {
-                    Poll::Ready(Some(Err(Box::new(h2::Error::from(reason)))))
-                }
-                Poll::Ready(Some(Event::Headers(_) | Event::TrailersOnly(_))) => continue,
-            };
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_none()
-    }
-}
-
-/// Why reading the request stopped the call.
-enum Stop {
-    /// The request broke the protocol: end the call with this status.
-    Malformed(Status),
-    /// The client reset the stream or the connection went away.
-    ClientGone,
-}
-
 /// The call's state while its reply plays.
-struct Call {
-    /// The request body, until the call hands it to [`discard`] at its end.
-    body: Option<Incoming>,
-    decoder: FrameDecoder,
-    half_closed: bool,
-    headers_sent: bool,
-    rec: Recorder,
-    out: mpsc::Sender<Event>,
+pub(super) struct Call {
+    pub(super) reader: RequestReader,
+    pub(super) headers_sent: bool,
+    pub(super) rec: Recorder,
+    pub(super) out: mpsc::Sender<Event>,
     /// The handler's request stream, until half-close.
-    to_handler: Option<mpsc::UnboundedSender<Bytes>>,
+    pub(super) to_handler: Option<mpsc::UnboundedSender<Bytes>>,
     /// How many request messages the handler has been given.
-    forwarded: usize,
-}
-
-async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Event>) {
-    let arrived_at = Instant::now();
-    let (parts, body) = request.into_parts();
-    let method = parts.uri.path().to_string();
-    let raw_timeout = parts
-        .headers
-        .get("grpc-timeout")
-        .map(|v| v.as_bytes().to_vec());
-    let timeout = raw_timeout.as_deref().map(parse_grpc_timeout_bytes);
-    let encoding = parts
-        .headers
-        .get("grpc-encoding")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let oversized = state.options.metadata_limit.and_then(|limit| {
-        let size = crate::metadata::header_list_size(&parts.headers);
-        (size > limit).then(|| {
-            Status::resource_exhausted(format!(
-                "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {limit}"
-            ))
-        })
-    });
-    let faults = if state.options.fault_headers {
-        Faults::parse(&parts.headers)
-    } else {
-        Ok(None)
-    };
-    let metadata = MetadataMap::from_headers(parts.headers);
-    let deadline = match &timeout {
-        Some(Ok(t)) => arrived_at.checked_add(*t),
-        _ => None,
-    };
-    let request = CallRequest {
-        method: method.clone(),
-        metadata: metadata.clone(),
-        timeout: timeout.clone(),
-        first_message: None,
-    };
-    let rec = state.journal.open(|id| ReceivedCall {
-        id,
-        method,
-        metadata,
-        grpc_timeout: raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned()),
-        timeout,
-        arrived_at,
-        deadline,
-        stub: None,
-        request_messages: Vec::new(),
-        response_messages: Vec::new(),
-        ending: CallEnding::InProgress,
-    });
-    let mut call = Call {
-        body: Some(body),
-        decoder: FrameDecoder::new(encoding),
-        half_closed: false,
-        headers_sent: false,
-        rec,
-        out,
-        to_handler: None,
-        forwarded: 0,
-    };
-    if let Some(status) = oversized {
-        return call.finish(status, HeaderMap::new()).await;
-    }
-    let deadline = deadline.filter(|_| state.options.enforce_deadlines);
-    match deadline {
-        None => call.answer(&state, request, faults).await,
-        Some(deadline) => {
-            let expired = tokio::select! {
-                biased;
-                () = call.answer(&state, request, faults) => false,
-                () = tokio::time::sleep_until(deadline) => true,
-            };
-            if expired {
-                let status =
-                    Status::deadline_exceeded("grpc-chaos: deadline exceeded on the server");
-                call.finish(status, HeaderMap::new()).await;
-            }
-        }
-    }
+    pub(super) forwarded: usize,
 }
 
 impl Call {
-    async fn answer(
+    pub(super) async fn answer(
         &mut self,
         state: &State,
         mut request: CallRequest,
@@ -256,18 +51,18 @@ impl Call {
                 return self.finish(status, HeaderMap::new()).await;
             }
         }
-        if state.needs_message_for(&request) {
-            if let Err(stop) = self.read_first_message().await {
+        if state.stubs.needs_message_for(&request) {
+            if let Err(stop) = self.reader.read_first_message(&self.rec).await {
                 return self.stop(stop).await;
             }
             request.first_message = self.rec.read(|c| c.request_messages.first().cloned());
         }
         let call_id = self.rec.read(|c| c.id);
-        let (label, mut script) = state.answer(call_id, &request);
+        let (label, mut script) = state.stubs.answer(call_id, &request);
         if script.echo_test_metadata {
             for (name, into) in [
-                ("x-grpc-test-echo-initial", &mut script.headers),
-                ("x-grpc-test-echo-trailing-bin", &mut script.trailers),
+                (INTEROP_ECHO_INITIAL, &mut script.headers),
+                (INTEROP_ECHO_TRAILING, &mut script.trailers),
             ] {
                 for value in request.metadata.as_ref().get_all(name) {
                     into.append(name, value.clone());
@@ -369,14 +164,14 @@ impl Call {
             },
             Ending::Status(status) => {
                 if script.wait_for_half_close {
-                    if let Err(stop) = self.read_to_end().await {
+                    if let Err(stop) = self.reader.read_to_end(&self.rec).await {
                         return self.stop(stop).await;
                     }
                 }
                 status
             }
             Ending::Hang => {
-                if let Err(stop) = self.read_to_end().await {
+                if let Err(stop) = self.reader.read_to_end(&self.rec).await {
                     return self.stop(stop).await;
                 }
                 return pending::<()>().await;
@@ -435,7 +230,7 @@ impl Call {
                     }
                     return Ok(Some(result));
                 }
-                read = self.read_one(), if !self.half_closed => {
+                read = self.reader.read_one(&self.rec), if !self.reader.half_closed() => {
                     read?;
                     self.forward_requests();
                 }
@@ -474,7 +269,7 @@ impl Call {
                 let _ = tx.send(message);
             }
         }
-        if self.half_closed {
+        if self.reader.half_closed() {
             self.to_handler = None;
         }
     }
@@ -505,7 +300,7 @@ impl Call {
     }
 
     /// Records the status, then sends it (in trailers, or Trailers-Only before headers).
-    async fn finish(&mut self, status: Status, trailers: HeaderMap) {
+    pub(super) async fn finish(&mut self, status: Status, trailers: HeaderMap) {
         let mut map = HeaderMap::new();
         if status.add_header(&mut map).is_err() {
             // Only metadata tonic cannot encode gets here: send the bare code.
@@ -520,24 +315,13 @@ impl Call {
             message: status.message().to_string(),
             at: Instant::now(),
         });
-        self.release_request();
+        self.reader.release();
         let event = if self.headers_sent {
             Event::Trailers(map)
         } else {
             Event::TrailersOnly(map)
         };
         self.emit(event).await;
-    }
-
-    /// Ends the server's interest in a request the client is still sending. Dropping the
-    /// body would make h2 reset the stream with CANCEL, which can overtake the status
-    /// just sent (the client would see CANCELLED instead of, say, DEADLINE_EXCEEDED);
-    /// a gRPC server ends with its status and lets the client finish or cancel. So the
-    /// rest of the request is read and discarded on a task of its own.
-    fn release_request(&mut self) {
-        if let Some(body) = self.body.take().filter(|_| !self.half_closed) {
-            tokio::spawn(discard(body));
-        }
     }
 
     async fn stop(&mut self, stop: Stop) {
@@ -555,49 +339,17 @@ impl Call {
         self.out.send(event).await.is_ok()
     }
 
-    /// Reads one frame of the request, recording every message it completes.
-    async fn read_one(&mut self) -> Result<(), Stop> {
-        let Some(body) = self.body.as_mut() else {
-            self.half_closed = true;
-            return Ok(());
-        };
-        match body.frame().await {
-            None => {
-                self.half_closed = true;
-                self.decoder.finish().map_err(Stop::Malformed)
-            }
-            Some(Err(_)) => Err(Stop::ClientGone),
-            Some(Ok(frame)) => {
-                // Request trailers carry nothing gRPC defines; they are ignored.
-                if let Ok(data) = frame.into_data() {
-                    let rec = &self.rec;
-                    self.decoder
-                        .push(&data, |message| {
-                            let size = message.len();
-                            let index = rec.update(|c| {
-                                c.request_messages.push(message);
-                                c.request_messages.len() - 1
-                            });
-                            tracing::debug!(call = rec.id(), index, size, "message received");
-                        })
-                        .map_err(Stop::Malformed)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
     /// Runs `work` while recording the request as it arrives.
     async fn read_while<F: Future>(&mut self, work: F) -> Result<F::Output, Stop> {
         tokio::pin!(work);
         loop {
-            if self.half_closed {
+            if self.reader.half_closed() {
                 return Ok(work.await);
             }
             tokio::select! {
                 biased;
                 out = &mut work => return Ok(out),
-                read = self.read_one() => read?,
+                read = self.reader.read_one(&self.rec) => read?,
             }
         }
     }
@@ -611,23 +363,4 @@ impl Call {
         }
         self.read_while(sleep(delay)).await
     }
-
-    async fn read_to_end(&mut self) -> Result<(), Stop> {
-        while !self.half_closed {
-            self.read_one().await?;
-        }
-        Ok(())
-    }
-
-    async fn read_first_message(&mut self) -> Result<(), Stop> {
-        while !self.half_closed && self.rec.read(|c| c.request_messages.is_empty()) {
-            self.read_one().await?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads a request body to its end (or until the client resets it) and drops the data.
-async fn discard(mut body: Incoming) {
-    while let Some(Ok(_)) = body.frame().await {}
 }

@@ -1,0 +1,159 @@
+//! Building a fake server: the options beyond its stubs, and where it listens.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::server::FakeServer;
+use super::state::State;
+use super::transport;
+use crate::method::MethodShape;
+
+/// How a fake server behaves beyond its stubs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Options {
+    /// Call shapes by path, for the "call started" log; others log as unknown.
+    pub(crate) shapes: HashMap<String, MethodShape>,
+    pub(crate) enforce_deadlines: bool,
+    pub(crate) reject_malformed_timeouts: bool,
+    pub(crate) fault_headers: bool,
+    pub(crate) journal_limit: Option<usize>,
+    pub(crate) metadata_limit: Option<usize>,
+}
+
+/// Builds a [`FakeServer`] with options. Every option is off by default, so that the
+/// plain fake only observes: it records a `grpc-timeout` but never acts on it.
+///
+/// ```
+/// # #[tokio::main] async fn main() {
+/// use grpc_chaos::fake::FakeServer;
+/// let server = FakeServer::builder().enforce_deadlines(true).start().await;
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FakeServerBuilder {
+    options: Options,
+}
+
+impl FakeServerBuilder {
+    /// Ends a call whose `grpc-timeout` passes with DEADLINE_EXCEEDED (status 4) from the
+    /// server, as the spec says (tonic's server sends CANCELLED), stream bodies included.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().enforce_deadlines(true);
+    /// ```
+    pub fn enforce_deadlines(mut self, on: bool) -> Self {
+        self.options.enforce_deadlines = on;
+        self
+    }
+
+    /// Answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`, `1X`, empty …) with
+    /// INTERNAL naming the header, instead of recording it and going on as tonic does.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().reject_malformed_timeouts(true);
+    /// ```
+    pub fn reject_malformed_timeouts(mut self, on: bool) -> Self {
+        self.options.reject_malformed_timeouts = on;
+        self
+    }
+
+    /// Lets clients choose faults with `x-chaos-*` request headers, on every method
+    /// (see the table in the [`fake`](crate::fake) module docs).
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().fault_headers(true);
+    /// ```
+    pub fn fault_headers(mut self, on: bool) -> Self {
+        self.options.fault_headers = on;
+        self
+    }
+
+    /// Keeps only the latest `calls` calls in the journal (the oldest go first), so a
+    /// long-running server's memory stays bounded. By default every call is kept.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().journal_limit(1000);
+    /// ```
+    pub fn journal_limit(mut self, calls: usize) -> Self {
+        self.options.journal_limit = Some(calls);
+        self
+    }
+
+    /// Answers a request whose header list is over `bytes` (as HTTP/2 counts it: name +
+    /// value + 32 per entry) with RESOURCE_EXHAUSTED, and keeps the connection: the
+    /// server's HTTP/2 limit is raised to 1 MiB so such requests reach the check instead
+    /// of failing with HTTP 431 or a GOAWAY.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().metadata_limit(8 * 1024);
+    /// ```
+    pub fn metadata_limit(mut self, bytes: usize) -> Self {
+        self.options.metadata_limit = Some(bytes);
+        self
+    }
+
+    /// Tells the server the call shape of these methods, so that its "call started" log
+    /// says whether each streams (the HTTP/2 request does not say; other methods log as
+    /// unknown). `grpc_chaos::pb::shapes()` lists the built-in ones.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().shapes(grpc_chaos::pb::shapes());
+    /// ```
+    pub fn shapes(mut self, shapes: impl IntoIterator<Item = MethodShape>) -> Self {
+        for shape in shapes {
+            self.options.shapes.insert(shape.path.to_string(), shape);
+        }
+        self
+    }
+
+    /// Builds an in-memory server (see [`FakeServer::in_memory`]).
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::builder().in_memory();
+    /// ```
+    pub fn in_memory(self) -> FakeServer {
+        FakeServer::new(Arc::new(State::new(self.options)), None, None)
+    }
+
+    /// Starts on TCP 127.0.0.1 and a free port.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::builder().start().await;
+    /// # }
+    /// ```
+    pub async fn start(self) -> FakeServer {
+        match self.start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+            Ok(server) => server,
+            Err(e) => panic!("grpc-chaos: cannot bind the fake server on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts on TCP at `addr`.
+    ///
+    /// # Errors
+    /// The bind error.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::builder()
+    ///     .start_on("127.0.0.1:0".parse().unwrap())
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub async fn start_on(self, addr: SocketAddr) -> io::Result<FakeServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new(self.options));
+        let accept = transport::accept_loop(Arc::clone(&state), listener);
+        Ok(FakeServer::new(state, Some(addr), Some(accept)))
+    }
+}

@@ -1,0 +1,146 @@
+//! One call on the fake server: read the request, match a stub, play its reply.
+//!
+//! The whole call is one async function (`run`) that emits events into a one-slot
+//! channel; the hyper service future and then the response body poll that function
+//! directly, so it runs on hyper's stream task with no task of its own. When the client
+//! goes away hyper drops the body, which drops `run` mid-await: the journal's recorder
+//! sees the drop and records the cancel at that instant.
+
+mod body;
+mod player;
+mod reader;
+
+use std::future::poll_fn;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+use tonic::Status;
+
+use super::faults::Faults;
+use super::journal::{CallEnding, ReceivedCall};
+use super::matchers::CallRequest;
+use super::reply::Reason;
+use super::state::State;
+use crate::deadline::parse_grpc_timeout_bytes;
+pub(crate) use body::CallBody;
+use body::{grpc_response, Driver};
+use player::Call;
+use reader::RequestReader;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the call does next, in wire order.
+#[derive(Debug)]
+enum Event {
+    Headers(HeaderMap),
+    TrailersOnly(HeaderMap),
+    Message(Bytes),
+    Trailers(HeaderMap),
+    Reset(Reason),
+}
+
+/// Serves one request: resolves once the response headers (or a reset) are known.
+pub(crate) async fn serve(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<CallBody>, BoxError> {
+    let (tx, rx) = mpsc::channel(1);
+    let mut driver = Driver {
+        run: Some(Box::pin(run(state, request, tx))),
+        rx,
+    };
+    let event = poll_fn(|cx| driver.poll_event(cx)).await;
+    match event {
+        Some(Event::Headers(headers)) => Ok(grpc_response(headers, CallBody(Some(driver)))),
+        Some(Event::TrailersOnly(headers)) => Ok(grpc_response(headers, CallBody(None))),
+        Some(Event::Reset(reason)) => Err(Box::new(h2::Error::from(reason))),
+        // `run` always starts with one of the three above; anything else is a bug here.
+        Some(Event::Message(_) | Event::Trailers(_)) | None => {
+            Err(Box::new(h2::Error::from(Reason::INTERNAL_ERROR)))
+        }
+    }
+}
+
+async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Event>) {
+    let arrived_at = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.uri.path().to_string();
+    let raw_timeout = parts
+        .headers
+        .get("grpc-timeout")
+        .map(|v| v.as_bytes().to_vec());
+    let timeout = raw_timeout.as_deref().map(parse_grpc_timeout_bytes);
+    let encoding = parts
+        .headers
+        .get("grpc-encoding")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let oversized = state.options.metadata_limit.and_then(|limit| {
+        let size = crate::metadata::header_list_size(&parts.headers);
+        (size > limit).then(|| {
+            Status::resource_exhausted(format!(
+                "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {limit}"
+            ))
+        })
+    });
+    let faults = if state.options.fault_headers {
+        Faults::parse(&parts.headers)
+    } else {
+        Ok(None)
+    };
+    let metadata = MetadataMap::from_headers(parts.headers);
+    let deadline = match &timeout {
+        Some(Ok(t)) => arrived_at.checked_add(*t),
+        _ => None,
+    };
+    let request = CallRequest {
+        method: method.clone(),
+        metadata: metadata.clone(),
+        timeout: timeout.clone(),
+        first_message: None,
+    };
+    let rec = state.journal.open(|id| ReceivedCall {
+        id,
+        method,
+        metadata,
+        grpc_timeout: raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned()),
+        timeout,
+        arrived_at,
+        deadline,
+        stub: None,
+        request_messages: Vec::new(),
+        response_messages: Vec::new(),
+        ending: CallEnding::InProgress,
+    });
+    let mut call = Call {
+        reader: RequestReader::new(body, encoding),
+        headers_sent: false,
+        rec,
+        out,
+        to_handler: None,
+        forwarded: 0,
+    };
+    if let Some(status) = oversized {
+        return call.finish(status, HeaderMap::new()).await;
+    }
+    let deadline = deadline.filter(|_| state.options.enforce_deadlines);
+    match deadline {
+        None => call.answer(&state, request, faults).await,
+        Some(deadline) => {
+            let expired = tokio::select! {
+                biased;
+                () = call.answer(&state, request, faults) => false,
+                () = tokio::time::sleep_until(deadline) => true,
+            };
+            if expired {
+                let status =
+                    Status::deadline_exceeded("grpc-chaos: deadline exceeded on the server");
+                call.finish(status, HeaderMap::new()).await;
+            }
+        }
+    }
+}

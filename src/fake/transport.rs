@@ -1,0 +1,141 @@
+//! How the fake server is reached: HTTP/2 served by hyper on each connection (a TCP
+//! socket or an in-memory pipe), connection tasks tracked so the server can drain them
+//! gracefully or drop them at once.
+
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use super::call;
+use super::state::State;
+
+/// The HTTP/2 header-list limit when the server checks metadata size itself.
+const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
+
+/// The server's connection tasks.
+#[derive(Debug)]
+pub(crate) struct Connections {
+    /// Connection tasks (and the accept loop), aborted when the server is dropped.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Tasks taken out of `tasks` by a graceful shutdown, still aborted on drop.
+    awaited: Mutex<Vec<AbortHandle>>,
+    /// Tells every connection to finish gracefully (GOAWAY, then let streams end).
+    draining: watch::Sender<bool>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            tasks: Mutex::new(Vec::new()),
+            awaited: Mutex::new(Vec::new()),
+            draining: watch::channel(false).0,
+        }
+    }
+}
+
+impl Connections {
+    fn track(&self, task: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// Tells every connection to finish, and waits until each has.
+    pub(crate) async fn drain(&self) {
+        self.draining.send_replace(true);
+        loop {
+            let task = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match task {
+                // A connection that ends in error has already been logged.
+                Some(task) => {
+                    // Should this wait be cut short, dropping the server still aborts it.
+                    self.awaited
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(task.abort_handle());
+                    let _ = task.await;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Drops every open connection at once.
+    pub(crate) fn drop_all(&self) {
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    /// Aborts every task, awaited ones included.
+    pub(crate) fn shut_down(&self) {
+        for task in self
+            .awaited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        self.drop_all();
+    }
+}
+
+/// Serves HTTP/2 on one connection, on the current runtime.
+pub(crate) fn serve_connection<I>(state: &Arc<State>, io: I)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let for_calls = Arc::clone(state);
+    let service =
+        hyper::service::service_fn(move |request| call::serve(Arc::clone(&for_calls), request));
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new());
+    if state.options.metadata_limit.is_some() {
+        builder.max_header_list_size(RAISED_HEADER_LIST_LIMIT);
+    }
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let mut draining = state.connections.draining.subscribe();
+    let task = tokio::spawn(async move {
+        tokio::pin!(connection);
+        let drain = async move {
+            // The guard `wait_for` returns must not live across an await.
+            let _ = draining.wait_for(|d| *d).await.is_ok();
+        };
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = drain => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!("grpc-chaos fake server: connection ended: {e}");
+        }
+    });
+    state.connections.track(task);
+}
+
+/// Accepts TCP connections on `listener` until aborted, serving each.
+pub(crate) fn accept_loop(state: Arc<State>, listener: TcpListener) -> AbortHandle {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    serve_connection(&state, stream);
+                }
+                // Running out of file descriptors and the like pass; keep accepting.
+                Err(e) => tracing::warn!("grpc-chaos fake server: accept failed: {e}"),
+            }
+        }
+    })
+    .abort_handle()
+}
