@@ -24,6 +24,7 @@ tonic::include_proto!("pb");
 /// assert!(m.client_streaming && !m.server_streaming);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProtoMethod {
     /// `/package.Service/Method`.
     pub path: &'static str,

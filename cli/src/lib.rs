@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use grpc_chaos::builtin;
 use grpc_chaos::fake::FakeServer;
-use grpc_chaos::scenario::Scenario;
+use grpc_chaos::scenario::{Scenario, ScenarioError};
 
 /// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,6 +55,7 @@ pub struct Cli {
 /// };
 /// ```
 #[derive(Debug, Subcommand)]
+#[non_exhaustive]
 pub enum Command {
     /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
     Serve {
@@ -76,27 +77,49 @@ pub enum Command {
 /// Why a command failed, and the exit code that says so.
 ///
 /// ```
+/// use grpc_chaos::scenario::{Scenario, ScenarioError};
 /// use grpc_chaos_cli::CliError;
-/// assert_eq!(CliError::Input("s.toml:1:1: bad".into()).exit_code(), 2);
+/// let bad = Scenario::parse("s.toml", "[[stub]]\nfoo = 1\n", 0).unwrap_err();
+/// let err = CliError::Input(bad);
+/// assert_eq!(err.exit_code(), 2);
+/// assert!(err.to_string().starts_with("s.toml:2:1: "));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CliError {
-    /// The user's input (a scenario file) is malformed: exit code 2.
-    Input(String),
-    /// Something else went wrong (a port cannot be bound, a signal cannot be watched): exit code 1.
-    Runtime(String),
+    /// A scenario file is malformed or unreadable: exit code 2.
+    Input(ScenarioError),
+    /// The address cannot be listened on: exit code 1.
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding it failed.
+        source: std::io::Error,
+    },
+    /// A shutdown signal cannot be watched: exit code 1.
+    Signal {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
-    /// The process exit code for this error.
+    /// The process exit code for this error: 2 for the user's input, 1 otherwise.
     ///
     /// ```
-    /// assert_eq!(grpc_chaos_cli::CliError::Runtime("x".into()).exit_code(), 1);
+    /// use grpc_chaos_cli::CliError;
+    /// let err = CliError::Listen {
+    ///     addr: "127.0.0.1:1".parse().unwrap(),
+    ///     source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    /// };
+    /// assert_eq!(err.exit_code(), 1);
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(_) => 2,
-            CliError::Runtime(_) => 1,
+            CliError::Listen { .. } | CliError::Signal { .. } => 1,
         }
     }
 }
@@ -104,7 +127,18 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Input(m) | CliError::Runtime(m) => f.write_str(m),
+            CliError::Input(e) => write!(f, "{e}"),
+            CliError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            CliError::Signal { signal, source } => write!(f, "cannot watch {signal}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Input(e) => Some(e),
+            CliError::Listen { source, .. } | CliError::Signal { source, .. } => Some(source),
         }
     }
 }
@@ -134,10 +168,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .iter()
                 .map(|path| Scenario::load(path, seed))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| CliError::Input(e.to_string()))?;
-            serve(addr, lenient_timeouts, scenarios)
-                .await
-                .map_err(CliError::Runtime)
+                .map_err(CliError::Input)?;
+            serve(addr, lenient_timeouts, scenarios).await
         }
     }
 }
@@ -148,19 +180,19 @@ async fn serve(
     addr: SocketAddr,
     lenient_timeouts: bool,
     scenarios: Vec<Scenario>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     // Watch the signals before announcing the address: a signal sent as soon as the
     // first line is read must find its handler in place.
     let shutdown = shutdown_signal()?;
     let server = FakeServer::builder()
         .enforce_deadlines(true)
-        .reject_malformed_timeouts(!lenient_timeouts)
+        .lenient_timeouts(lenient_timeouts)
         .fault_headers(true)
         .journal_limit(JOURNAL_LIMIT)
         .metadata_limit(METADATA_LIMIT)
         .start_on(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|source| CliError::Listen { addr, source })?;
     // Scenarios first: on a priority tie, the stub mounted first answers.
     for scenario in scenarios {
         scenario.mount(&server);
@@ -189,12 +221,16 @@ async fn serve(
 
 /// Resolves on the first SIGINT or SIGTERM; the handlers are installed on return.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    let watch = |kind, name| {
+        signal(kind).map_err(|source| CliError::Signal {
+            signal: name,
+            source,
+        })
+    };
+    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
@@ -205,7 +241,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
 
 /// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })

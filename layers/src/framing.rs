@@ -46,6 +46,7 @@ pub fn encode(message: &[u8]) -> Bytes {
 
 /// A message's prefix, as soon as its 5 bytes have arrived (before the message itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Prefix {
     /// The compressed flag byte: 0 or 1 by the spec; anything else is the peer's error.
     pub flag: u8,

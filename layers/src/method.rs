@@ -12,6 +12,7 @@ use std::borrow::Cow;
 /// assert!(!watch.client_streaming && watch.server_streaming);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[must_use]
 pub struct MethodShape {
     /// `/package.Service/Method`.
     pub path: Cow<'static, str>,
@@ -32,14 +33,12 @@ impl MethodShape {
     }
 
     /// Sets whether the client streams.
-    #[must_use]
     pub fn client_streaming(mut self, streams: bool) -> Self {
         self.client_streaming = streams;
         self
     }
 
     /// Sets whether the server streams.
-    #[must_use]
     pub fn server_streaming(mut self, streams: bool) -> Self {
         self.server_streaming = streams;
         self

@@ -34,6 +34,7 @@ pub(crate) struct Options {
 /// # }
 /// ```
 #[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until it starts a server"]
 pub struct FakeServerBuilder {
     options: Options,
 }
@@ -50,14 +51,17 @@ impl FakeServerBuilder {
         self
     }
 
-    /// Answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`, `1X`, empty …) with
-    /// INTERNAL naming the header, instead of recording it and going on as tonic does.
+    /// With `false`, answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`,
+    /// `1X`, empty …) with INTERNAL naming the header, as the deadline layer does. By
+    /// default (`true`) the fake only records it and goes on, as tonic does. The same
+    /// setting is `DeadlineLayer::lenient_timeouts` and `grpc-chaos serve
+    /// --lenient-timeouts` (where strict is the default).
     ///
     /// ```
-    /// let b = grpc_chaos::fake::FakeServer::builder().reject_malformed_timeouts(true);
+    /// let b = grpc_chaos::fake::FakeServer::builder().lenient_timeouts(false);
     /// ```
-    pub fn reject_malformed_timeouts(mut self, on: bool) -> Self {
-        self.options.reject_malformed_timeouts = on;
+    pub fn lenient_timeouts(mut self, on: bool) -> Self {
+        self.options.reject_malformed_timeouts = !on;
         self
     }
 

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 use tonic::Code;
 
+use super::reason::Reason;
 use crate::deadline::GrpcTimeoutError;
 
 /// How a call ended, as the server saw it.
@@ -46,8 +47,8 @@ pub enum CallEnding {
     },
     /// The server reset the stream (RST_STREAM) with this HTTP/2 error code.
     Reset {
-        /// The HTTP/2 error code (`h2::Reason` as a number: 8 is CANCEL).
-        reason: u32,
+        /// The HTTP/2 error code it carried.
+        reason: Reason,
         /// When the server reset it.
         at: Instant,
     },
@@ -227,7 +228,7 @@ impl ReceivedCall {
             CallEnding::Status { code, message, .. } if message.is_empty() => format!("{code:?}"),
             CallEnding::Status { code, message, .. } => format!("{code:?} {message:?}"),
             CallEnding::Cancelled { .. } => "cancelled by the client".to_string(),
-            CallEnding::Reset { reason, .. } => format!("reset (h2 code {reason})"),
+            CallEnding::Reset { reason, .. } => format!("reset with {reason}"),
         };
         format!(
             "#{} {} at +{:?}, {} request message(s), {stub}, {ending}",

@@ -39,6 +39,64 @@ pub struct CallRequest {
 }
 
 impl CallRequest {
+    /// A call to `method` with no metadata, no timeout and no message, for unit tests of
+    /// matchers and responders; refine it with the `with_` methods.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{method, metadata, CallRequest, Match};
+    /// use grpc_chaos::pb::HelloRequest;
+    /// let req = CallRequest::new("/pb.Greeter/SayHello")
+    ///     .with_metadata("x-tenant", "blue")
+    ///     .with_grpc_timeout("5S")
+    ///     .with_first_message(&HelloRequest { name: "Ada".into() });
+    /// assert!(method("/pb.Greeter/SayHello").matches(&req));
+    /// assert!(metadata("x-tenant", "blue").matches(&req));
+    /// assert_eq!(req.timeout, Some(Ok(std::time::Duration::from_secs(5))));
+    /// ```
+    pub fn new(method: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            metadata: MetadataMap::new(),
+            timeout: None,
+            first_message: None,
+        }
+    }
+
+    /// Adds a request header. A key or value the fake could never receive (invalid as
+    /// HTTP/2 metadata) is ignored.
+    #[must_use]
+    pub fn with_metadata(mut self, key: &str, value: &str) -> Self {
+        let mut headers = std::mem::take(&mut self.metadata).into_headers();
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.to_ascii_lowercase().as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+        self.metadata = MetadataMap::from_headers(headers);
+        self
+    }
+
+    /// Sets the `grpc-timeout` header's value, parsed strictly as the fake parses it.
+    #[must_use]
+    pub fn with_grpc_timeout(mut self, value: &str) -> Self {
+        self.timeout = Some(crate::deadline::parse_grpc_timeout(value));
+        self.with_metadata("grpc-timeout", value)
+    }
+
+    /// Sets the first request message, encoded.
+    #[must_use]
+    pub fn with_first_message(self, message: &impl prost::Message) -> Self {
+        self.with_first_message_bytes(message.encode_to_vec())
+    }
+
+    /// Sets the first request message as raw bytes.
+    #[must_use]
+    pub fn with_first_message_bytes(mut self, message: impl Into<Bytes>) -> Self {
+        self.first_message = Some(message.into());
+        self
+    }
+
     /// Every ASCII value of a metadata key, in order (none for an invalid or `-bin` key).
     ///
     /// ```
@@ -121,6 +179,28 @@ where
 {
     fn matches(&self, request: &CallRequest) -> bool {
         self(request)
+    }
+}
+
+/// A boxed matcher is a matcher, so matchers chosen at run time can be stored and
+/// combined.
+///
+/// ```
+/// use grpc_chaos::fake::{method, service, CallRequest, Match};
+/// let ms: Vec<Box<dyn Match>> = vec![Box::new(method("/pb.Greeter/SayHello")), Box::new(service("pb.Greeter"))];
+/// let req = CallRequest::new("/pb.Greeter/SayHello");
+/// assert!(ms.iter().all(|m| m.matches(&req)));
+/// assert_eq!(ms[0].describe(), method("/pb.Greeter/SayHello").describe());
+/// ```
+impl Match for Box<dyn Match> {
+    fn matches(&self, request: &CallRequest) -> bool {
+        (**self).matches(request)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn needs_message(&self) -> bool {
+        (**self).needs_message()
     }
 }
 

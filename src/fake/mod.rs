@@ -37,6 +37,7 @@ pub mod faults;
 mod handler;
 mod journal;
 pub(crate) mod matchers;
+mod reason;
 mod registry;
 pub(crate) mod reply;
 mod server;

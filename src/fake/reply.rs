@@ -13,7 +13,7 @@ use super::matchers::CallRequest;
 use crate::metadata::{encode_binary, header_name};
 use crate::rng::SplitMix64;
 
-pub use h2::Reason;
+pub use super::reason::Reason;
 
 /// The request header the interop suite's `custom_metadata` case expects echoed in the
 /// initial metadata ([`Reply::echo_test_metadata`]).
@@ -51,6 +51,7 @@ pub const INTEROP_ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 /// ]);
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a reply does nothing until a stub responds with it"]
 pub struct Reply(Kind);
 
 #[derive(Clone)]

@@ -90,7 +90,7 @@ impl FakeServer {
     /// ```
     /// let server = grpc_chaos::fake::FakeServer::builder()
     ///     .enforce_deadlines(true)
-    ///     .reject_malformed_timeouts(true)
+    ///     .lenient_timeouts(false)
     ///     .fault_headers(true)
     ///     .in_memory();
     /// ```

@@ -108,6 +108,7 @@ times_from_range!(
 ///     .respond_with(Reply::empty());
 /// ```
 #[derive(Debug)]
+#[must_use = "a stub does nothing until it is given a reply and mounted"]
 pub struct StubBuilder {
     matchers: Vec<BoxedMatch>,
 }
@@ -158,6 +159,7 @@ impl StubBuilder {
 /// # server.reset();
 /// ```
 #[derive(Debug)]
+#[must_use = "a stub does nothing until it is mounted"]
 pub struct Stub {
     matchers: Vec<BoxedMatch>,
     reply: Reply,

@@ -247,7 +247,7 @@ async fn every_shape_and_ending_is_seen_on_both_sides(
             at: t0 + RESPONSE_EVERY,
         },
         End::ServerResets => CallEnding::Reset {
-            reason: 8,
+            reason: Reason::CANCEL,
             at: t0 + END_AT,
         },
         End::ClientCancels if !shape.streams_requests() => {

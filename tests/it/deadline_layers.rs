@@ -328,7 +328,7 @@ async fn malformed_timeouts_are_internal_unless_lenient() {
     let _w = watchdog("malformed_timeouts_are_internal_unless_lenient");
     let b = fake_b();
     let mut strict = service_a(&b, None, DeadlineLayer::new());
-    let mut lenient = service_a(&b, None, DeadlineLayer::new().lenient());
+    let mut lenient = service_a(&b, None, DeadlineLayer::new().lenient_timeouts(true));
     let malformed = || {
         let mut r = Request::new(hello("Ada"));
         // tonic's own server reads "+1S" as one second, so lenient mode is shown with a

@@ -160,7 +160,7 @@ async fn server_stream_reset_after_a_message_reaches_the_client() {
     assert_eq!(
         call.ending,
         CallEnding::Reset {
-            reason: 8,
+            reason: Reason::CANCEL,
             at: start + ms(20)
         }
     );

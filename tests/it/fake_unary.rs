@@ -188,12 +188,24 @@ async fn a_reset_reaches_the_client_as_the_status_its_reason_maps_to() {
     assert_eq!(calm.code(), Code::ResourceExhausted, "{calm:?}");
     let calls = server.wait_for_ended_calls(2).await;
     assert!(
-        matches!(calls[0].ending, CallEnding::Reset { reason: 7, .. }),
+        matches!(
+            calls[0].ending,
+            CallEnding::Reset {
+                reason: Reason::REFUSED_STREAM,
+                ..
+            }
+        ),
         "{:?}",
         calls[0].ending
     );
     assert!(
-        matches!(calls[1].ending, CallEnding::Reset { reason: 11, .. }),
+        matches!(
+            calls[1].ending,
+            CallEnding::Reset {
+                reason: Reason::ENHANCE_YOUR_CALM,
+                ..
+            }
+        ),
         "{:?}",
         calls[1].ending
     );

@@ -13,7 +13,11 @@ use tonic::Status;
 use super::{sync_scope, Deadline};
 
 /// The status a passed deadline ends a call with.
-pub(crate) fn deadline_exceeded() -> Status {
+///
+/// ```
+/// assert_eq!(tonic_layers::deadline::deadline_exceeded().code(), tonic::Code::DeadlineExceeded);
+/// ```
+pub fn deadline_exceeded() -> Status {
     Status::deadline_exceeded("deadline exceeded")
 }
 

@@ -40,6 +40,7 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct PropagateDeadlineLayer {
     margin: Duration,
 }

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use body::deadline_exceeded;
 pub use client::{PropagateDeadline, PropagateDeadlineLayer};
 pub use server::{DeadlineLayer, DeadlineService};
 pub use timeout::{

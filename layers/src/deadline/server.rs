@@ -25,8 +25,9 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 ///   while the handler and its response stream are polled.
 /// - When it passes, the handler (or its stream) is dropped and the client gets status
 ///   4 at that instant: Trailers-Only before headers, in the trailers after them.
-/// - A malformed `grpc-timeout` gets INTERNAL naming it; [`DeadlineLayer::lenient`]
-///   ignores it instead, as tonic does.
+/// - A malformed `grpc-timeout` gets INTERNAL naming it;
+///   [`lenient_timeouts(true)`](DeadlineLayer::lenient_timeouts) ignores it instead, as
+///   tonic does.
 /// - [`DeadlineLayer::min_budget`] refuses calls with less time left than needed (the
 ///   walkthrough's 100 ms rule), per method with [`DeadlineLayer::min_budget_for`].
 ///
@@ -43,8 +44,9 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 /// // tonic::transport::Server::builder().layer(layer).add_service(...)
 /// ```
 #[derive(Clone, Debug, Default)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct DeadlineLayer {
-    lenient: bool,
+    lenient_timeouts: bool,
     min_budget: Option<Duration>,
     per_method: Arc<HashMap<String, Duration>>,
 }
@@ -59,13 +61,16 @@ impl DeadlineLayer {
         Self::default()
     }
 
-    /// Ignores a malformed `grpc-timeout` (no deadline) instead of answering INTERNAL.
+    /// With `true`, ignores a malformed `grpc-timeout` (the call has no deadline), as
+    /// tonic does, instead of answering INTERNAL (the default). The same setting is
+    /// `FakeServerBuilder::lenient_timeouts` on the harness's fake server and
+    /// `--lenient-timeouts` on `grpc-chaos serve`.
     ///
     /// ```
-    /// let layer = tonic_layers::deadline::DeadlineLayer::new().lenient();
+    /// let layer = tonic_layers::deadline::DeadlineLayer::new().lenient_timeouts(true);
     /// ```
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
+    pub fn lenient_timeouts(mut self, on: bool) -> Self {
+        self.lenient_timeouts = on;
         self
     }
 
@@ -93,13 +98,34 @@ impl DeadlineLayer {
         self
     }
 
-    /// Decides a request: its deadline, or the answer it gets at once.
-    fn admit<B>(&self, request: &http::Request<B>) -> Result<Option<Deadline>, Status> {
-        let deadline = match request.headers().get(GRPC_TIMEOUT) {
+    /// Decides a request by its path and headers, as the layer does before calling the
+    /// service: its deadline (none without a `grpc-timeout`, or with a malformed one when
+    /// lenient), or the status it gets at once (INTERNAL for a malformed timeout,
+    /// DEADLINE_EXCEEDED under the minimum budget). Servers that read requests
+    /// themselves, such as the harness's fake, call it to apply the same rules.
+    ///
+    /// # Errors
+    /// The status the call is refused with.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// use tonic_layers::deadline::{Deadline, DeadlineLayer};
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("grpc-timeout", "2S".parse().unwrap());
+    /// let layer = DeadlineLayer::new();
+    /// assert_eq!(layer.admit("/a.B/C", &headers).unwrap(), Some(Deadline::after(Duration::from_secs(2))));
+    /// headers.insert("grpc-timeout", "2 S".parse().unwrap());
+    /// assert_eq!(layer.admit("/a.B/C", &headers).unwrap_err().code(), tonic::Code::Internal);
+    /// assert_eq!(layer.lenient_timeouts(true).admit("/a.B/C", &headers).unwrap(), None);
+    /// # }
+    /// ```
+    pub fn admit(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Deadline>, Status> {
+        let deadline = match headers.get(GRPC_TIMEOUT) {
             None => None,
             Some(value) => match parse_grpc_timeout_bytes(value.as_bytes()) {
                 Ok(timeout) => Some(Deadline::after(timeout)),
-                Err(_) if self.lenient => None,
+                Err(_) if self.lenient_timeouts => None,
                 Err(e) => {
                     let raw = String::from_utf8_lossy(value.as_bytes());
                     return Err(Status::internal(format!(
@@ -108,11 +134,7 @@ impl DeadlineLayer {
                 }
             },
         };
-        let budget = self
-            .per_method
-            .get(request.uri().path())
-            .copied()
-            .or(self.min_budget);
+        let budget = self.per_method.get(path).copied().or(self.min_budget);
         if let (Some(budget), Some(deadline)) = (budget, deadline) {
             if deadline.remaining() < budget {
                 return Err(Status::deadline_exceeded(format!(
@@ -168,7 +190,7 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let deadline = match self.layer.admit(&request) {
+        let deadline = match self.layer.admit(request.uri().path(), request.headers()) {
             Ok(deadline) => deadline,
             Err(status) => return Box::pin(std::future::ready(Ok(status_response(status)))),
         };

@@ -107,6 +107,7 @@ impl TimeoutUnit {
 /// assert_eq!(parse_grpc_timeout("123456789S"), Err(GrpcTimeoutError::TooManyDigits { digits: 9 }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GrpcTimeoutError {
     /// The value is empty.
     Empty,

@@ -25,6 +25,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// assert_eq!(status.message(), "missing bearer token");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No `authorization` header: UNAUTHENTICATED.
     Missing,
@@ -120,6 +121,7 @@ where
 /// assert_eq!(who.subject, "alice");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Identity {
     /// Whom the token was issued to.
     pub subject: String,
@@ -317,6 +319,7 @@ fn check<V: TokenValidator>(
 /// // tonic::transport::Server::builder().layer(layer).add_service(…)
 /// // In the handler: request.extensions().get::<tonic_layers::intercept::Identity>()
 /// ```
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct AuthLayer<V> {
     validator: Arc<V>,
 }

@@ -84,6 +84,7 @@ fn header_name(name: &str) -> HeaderName {
 /// // tonic::transport::Server::builder().layer(layer) …
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct TraceIdLayer {
     header: HeaderName,
 }
@@ -183,6 +184,7 @@ where
 /// // tower::ServiceBuilder::new().layer(layer).service(channel)
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct PropagateTraceIdLayer {
     header: HeaderName,
 }

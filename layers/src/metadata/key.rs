@@ -36,6 +36,7 @@ pub const RETRY_KEYS: [&str; 2] = ["grpc-previous-rpc-attempts", "grpc-retry-pus
 /// assert_eq!(normalize_key("grpc-custom"), Err(KeyError::ReservedPrefix { key: "grpc-custom".into() }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The key is empty.
     Empty,

@@ -22,6 +22,7 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 /// let layer = MetadataLimitLayer::with_limit(16 * 1024);
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct MetadataLimitLayer {
     limit: usize,
 }
@@ -93,14 +94,34 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let size = header_list_size(request.headers());
-        if size > self.limit {
-            let status = Status::resource_exhausted(format!(
-                "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {}",
-                self.limit
-            ));
+        if let Err(status) = check_request_size(request.headers(), self.limit) {
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
         Box::pin(self.inner.call(request))
     }
+}
+
+/// The check [`MetadataLimit`] applies to a request's headers: RESOURCE_EXHAUSTED when
+/// they are over `limit` bytes as HTTP/2 counts them. Servers that read requests
+/// themselves, such as the harness's fake, call it to apply the same rule.
+///
+/// # Errors
+/// The status the call is refused with.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-big", "x".repeat(100).parse().unwrap());
+/// assert!(tonic_layers::metadata::check_request_size(&headers, 1024).is_ok());
+/// let status = tonic_layers::metadata::check_request_size(&headers, 64).unwrap_err();
+/// assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+/// assert!(status.message().contains("137 bytes"));
+/// ```
+pub fn check_request_size(headers: &http::HeaderMap, limit: usize) -> Result<(), Status> {
+    let size = header_list_size(headers);
+    if size > limit {
+        return Err(Status::resource_exhausted(format!(
+            "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {limit}"
+        )));
+    }
+    Ok(())
 }

@@ -41,7 +41,7 @@ use std::fmt;
 use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
 
 pub use key::{normalize_key, normalize_retry_key, KeyError, RETRY_KEYS};
-pub use layer::{MetadataLimit, MetadataLimitLayer};
+pub use layer::{check_request_size, MetadataLimit, MetadataLimitLayer};
 pub use value::{ascii_value, decode_base64, decode_binary, encode_binary, ValueError};
 
 /// The header-list size the spec suggests as a limit: 8 KiB.
@@ -101,6 +101,7 @@ impl Value {
 /// assert!(matches!(err, MetadataError::Value { .. }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// The key is invalid.
     Key {

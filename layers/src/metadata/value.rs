@@ -11,6 +11,7 @@ use base64::Engine as _;
 /// assert_eq!(ascii_value("é"), Err(ValueError::NotPrintableAscii { index: 0 }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ValueError {
     /// A byte outside 0x20–0x7E in an ASCII value, and its offset.
     NotPrintableAscii {

@@ -68,7 +68,7 @@ impl http_body::Body for CallBody {
                 }
                 // hyper resets the stream with the h2 reason it finds in the error.
                 Poll::Ready(Some(Event::Reset(reason))) => {
-                    Poll::Ready(Some(Err(Box::new(h2::Error::from(reason)))))
+                    Poll::Ready(Some(Err(Box::new(h2::Error::from(reason.to_h2())))))
                 }
                 Poll::Ready(Some(Event::Headers(_) | Event::TrailersOnly(_))) => continue,
             };

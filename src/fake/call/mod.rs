@@ -19,14 +19,14 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
-use tonic::Status;
 
 use super::faults::Faults;
 use super::journal::{CallEnding, ReceivedCall};
 use super::matchers::CallRequest;
 use super::reply::Reason;
 use super::state::State;
-use crate::deadline::parse_grpc_timeout_bytes;
+use crate::deadline::{deadline_exceeded, parse_grpc_timeout_bytes};
+use crate::metadata::check_request_size;
 pub(crate) use body::CallBody;
 use body::{grpc_response, Driver};
 use player::Call;
@@ -58,10 +58,10 @@ pub(crate) async fn serve(
     match event {
         Some(Event::Headers(headers)) => Ok(grpc_response(headers, CallBody(Some(driver)))),
         Some(Event::TrailersOnly(headers)) => Ok(grpc_response(headers, CallBody(None))),
-        Some(Event::Reset(reason)) => Err(Box::new(h2::Error::from(reason))),
+        Some(Event::Reset(reason)) => Err(Box::new(h2::Error::from(reason.to_h2()))),
         // `run` always starts with one of the three above; anything else is a bug here.
         Some(Event::Message(_) | Event::Trailers(_)) | None => {
-            Err(Box::new(h2::Error::from(Reason::INTERNAL_ERROR)))
+            Err(Box::new(h2::Error::from(Reason::INTERNAL_ERROR.to_h2())))
         }
     }
 }
@@ -79,20 +79,20 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         .headers
         .get("grpc-encoding")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let oversized = state.options.metadata_limit.and_then(|limit| {
-        let size = crate::metadata::header_list_size(&parts.headers);
-        (size > limit).then(|| {
-            Status::resource_exhausted(format!(
-                "request metadata is {size} bytes as HTTP/2 counts it, over the limit of {limit}"
-            ))
-        })
-    });
+    // The layers' own rules, applied before any stub sees the call: the metadata limit,
+    // then the deadline (a malformed timeout is refused unless lenient).
+    let admitted = match state.options.metadata_limit {
+        Some(limit) => check_request_size(&parts.headers, limit),
+        None => Ok(()),
+    }
+    .and_then(|()| state.deadlines.admit(&method, &parts.headers));
     let faults = if state.options.fault_headers {
         Faults::parse(&parts.headers)
     } else {
         Ok(None)
     };
     let metadata = MetadataMap::from_headers(parts.headers);
+    // What the journal records: the deadline the client asked for, enforced or not.
     let deadline = match &timeout {
         Some(Ok(t)) => arrived_at.checked_add(*t),
         _ => None,
@@ -124,22 +124,20 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         to_handler: None,
         forwarded: 0,
     };
-    if let Some(status) = oversized {
-        return call.finish(status, HeaderMap::new()).await;
-    }
-    let deadline = deadline.filter(|_| state.options.enforce_deadlines);
-    match deadline {
+    let enforced = match admitted {
+        Ok(deadline) => deadline.filter(|_| state.options.enforce_deadlines),
+        Err(status) => return call.finish(status, HeaderMap::new()).await,
+    };
+    match enforced {
         None => call.answer(&state, request, faults).await,
         Some(deadline) => {
             let expired = tokio::select! {
                 biased;
                 () = call.answer(&state, request, faults) => false,
-                () = tokio::time::sleep_until(deadline) => true,
+                () = tokio::time::sleep_until(deadline.instant()) => true,
             };
             if expired {
-                let status =
-                    Status::deadline_exceeded("grpc-chaos: deadline exceeded on the server");
-                call.finish(status, HeaderMap::new()).await;
+                call.finish(deadline_exceeded(), HeaderMap::new()).await;
             }
         }
     }

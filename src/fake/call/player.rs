@@ -40,17 +40,6 @@ impl Call {
         mut request: CallRequest,
         faults: Result<Option<Faults>, Status>,
     ) {
-        if state.options.reject_malformed_timeouts {
-            if let Some(Err(e)) = &request.timeout {
-                let raw = self
-                    .rec
-                    .read(|c| c.grpc_timeout.clone())
-                    .unwrap_or_default();
-                let status =
-                    Status::internal(format!("grpc-chaos: malformed grpc-timeout {raw:?}: {e}"));
-                return self.finish(status, HeaderMap::new()).await;
-            }
-        }
         if state.stubs.needs_message_for(&request) {
             if let Err(stop) = self.reader.read_first_message(&self.rec).await {
                 return self.stop(stop).await;
@@ -178,7 +167,7 @@ impl Call {
             }
             Ending::Reset(reason) => {
                 self.rec.end(CallEnding::Reset {
-                    reason: reason.into(),
+                    reason,
                     at: Instant::now(),
                 });
                 self.emit(Event::Reset(reason)).await;
