@@ -1,0 +1,125 @@
+//! [`LoggedBody`]: a request or response body that counts (and logs) the gRPC messages in
+//! its frames as they pass and, for a response, ends the call's log.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http_body::Frame;
+use pin_project_lite::pin_project;
+
+use super::layer::DecodeFn;
+use super::record::{log_message, CallLog};
+use super::{lookup, GRPC_MESSAGE, GRPC_STATUS};
+use crate::framing::{FrameReader, Step};
+
+pin_project! {
+    /// A body that logs the messages in it and, for a response, the call's end.
+    pub(super) struct LoggedBody<B> {
+        #[pin]
+        inner: B,
+        log: Arc<CallLog>,
+        is_response: bool,
+        // `None` when messages are not logged (DEBUG disabled).
+        reader: Option<FrameReader>,
+        decode: Option<DecodeFn>,
+    }
+}
+
+impl<B> LoggedBody<B> {
+    /// `decode` is `None` when messages are not logged, `Some(None)` when they are but
+    /// without content.
+    pub(super) fn new(
+        inner: B,
+        log: Arc<CallLog>,
+        is_response: bool,
+        decode: Option<Option<DecodeFn>>,
+    ) -> Self {
+        let (reader, decode) = match decode {
+            None => (None, None),
+            Some(None) => (Some(FrameReader::new()), None),
+            Some(decode) => (Some(FrameReader::capturing()), decode),
+        };
+        Self {
+            inner,
+            log,
+            is_response,
+            reader,
+            decode,
+        }
+    }
+}
+
+impl<B> http_body::Body for LoggedBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if let Some(reader) = this.reader.as_mut() {
+                        let log = &**this.log;
+                        let direction = if *this.is_response {
+                            log.side.response_direction()
+                        } else {
+                            log.side.request_direction()
+                        };
+                        let decode = this.decode.as_deref();
+                        let total = if *this.is_response {
+                            &log.responses
+                        } else {
+                            &log.requests
+                        };
+                        let mut chunk = data.chunk();
+                        while let Some(step) = reader.read(&mut chunk) {
+                            if let Step::Message(m) = step {
+                                total.store(m.index(), Ordering::Relaxed);
+                                log_message(log, direction, &m, decode);
+                            }
+                        }
+                    }
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    if *this.is_response {
+                        this.log.end(
+                            lookup(trailers, &GRPC_STATUS).map(|v| v.as_bytes()),
+                            lookup(trailers, &GRPC_MESSAGE).map(|v| v.as_bytes()),
+                        );
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                if *this.is_response {
+                    this.log.fail(&"the response body failed");
+                }
+            }
+            None => {
+                if this.reader.as_ref().is_some_and(|r| r.pending() > 0) {
+                    this.log.ended_inside_a_message();
+                }
+                if *this.is_response {
+                    this.log.end(None, None);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
