@@ -1,0 +1,427 @@
+//! The compiler from the parsed file (`model`) to [`Stub`]s: matchers, replies, and
+//! errors that point at the offending span.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use toml::Spanned;
+use tonic::{Code, Status};
+
+use super::model::{
+    self, CodeSpec, DeadlineSpec, FileSpec, MatchSpec, MessageSpec, ReplySpec, StubSpec,
+};
+use super::{types, ScenarioError};
+use crate::fake::{
+    any, deadline_absent, deadline_at_most, deadline_present, metadata, metadata_absent,
+    metadata_bin, metadata_exists, metadata_regex, method, service, CallRequest, Match, Reason,
+    Reply, Stub, StubBuilder,
+};
+use crate::metadata::{decode_base64, encode_binary, header_name};
+
+/// Parses scenario text and compiles its stubs; `file` names it in errors, and stub `i`
+/// seeds its `chance` replies with `seed + i`.
+pub(super) fn stubs(file: &str, text: &str, seed: u64) -> Built<Vec<Stub>> {
+    let ctx = Ctx { file, text };
+    let spec: FileSpec = toml::from_str(text).map_err(|e| ctx.error(e.span(), e.message()))?;
+    spec.stub
+        .iter()
+        .enumerate()
+        .map(|(i, stub)| ctx.stub(stub, seed.wrapping_add(i as u64)))
+        .collect()
+}
+
+/// The file being read, for positions in errors.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+type Built<T> = Result<T, ScenarioError>;
+
+impl Ctx<'_> {
+    fn error(&self, span: Option<Range<usize>>, message: impl fmt::Display) -> ScenarioError {
+        ScenarioError::in_text(self.file, self.text, span, message)
+    }
+
+    fn at<T>(&self, item: &Spanned<T>, message: impl fmt::Display) -> ScenarioError {
+        self.error(Some(item.span()), message)
+    }
+
+    fn stub(&self, spec: &Spanned<StubSpec>, seed: u64) -> Built<Stub> {
+        let s = spec.get_ref();
+        let (request_type, response_type) = s
+            .method
+            .as_ref()
+            .and_then(|m| types::method_types(m.get_ref()))
+            .unzip();
+        let mut builder: Option<StubBuilder> = None;
+        let mut and = |m: Box<dyn Match>| {
+            builder = Some(match builder.take() {
+                None => Stub::given(Boxed(m)),
+                Some(b) => b.and(Boxed(m)),
+            });
+        };
+        if let Some(path) = &s.method {
+            if !path.get_ref().starts_with('/') || path.get_ref().matches('/').count() != 2 {
+                return Err(self.at(
+                    path,
+                    "expected a method path like \"/package.Service/Method\"",
+                ));
+            }
+            and(Box::new(method(path.get_ref().clone())));
+        }
+        if let Some(name) = &s.service {
+            and(Box::new(service(name.clone())));
+        }
+        for m in self.matchers(&s.matches, request_type)? {
+            and(m);
+        }
+        let builder = builder.unwrap_or_else(|| Stub::given(any()));
+        let mut stub = builder.respond_with(self.reply(&s.reply, response_type, seed)?);
+        if let Some(name) = &s.name {
+            stub = stub.named(name.clone());
+        }
+        if let Some(priority) = s.priority {
+            stub = stub.with_priority(priority);
+        }
+        if let Some(n) = s.up_to {
+            stub = stub.up_to_n_times(n);
+        }
+        Ok(stub)
+    }
+
+    fn matchers(
+        &self,
+        m: &MatchSpec,
+        request_type: Option<&'static str>,
+    ) -> Built<Vec<Box<dyn Match>>> {
+        let mut out: Vec<Box<dyn Match>> = Vec::new();
+        for (k, v) in &m.metadata {
+            out.push(Box::new(metadata(k.clone(), v.clone())));
+        }
+        for (k, pattern) in &m.metadata_regex {
+            let matcher = metadata_regex(k.clone(), pattern.get_ref())
+                .map_err(|e| self.at(pattern, format!("expected a regular expression: {e}")))?;
+            out.push(Box::new(matcher));
+        }
+        for k in &m.metadata_exists {
+            out.push(Box::new(metadata_exists(k.clone())));
+        }
+        for k in &m.metadata_absent {
+            out.push(Box::new(metadata_absent(k.clone())));
+        }
+        for (k, value) in &m.metadata_bin {
+            out.push(Box::new(metadata_bin(k.clone(), self.base64(value)?)));
+        }
+        if let Some(deadline) = &m.deadline {
+            out.push(match deadline.get_ref() {
+                DeadlineSpec::Word(w) if w == "present" => Box::new(deadline_present()),
+                DeadlineSpec::Word(w) if w == "absent" => Box::new(deadline_absent()),
+                DeadlineSpec::AtMost { at_most_ms } => {
+                    Box::new(deadline_at_most(Duration::from_millis(*at_most_ms)))
+                }
+                DeadlineSpec::Word(_) => {
+                    return Err(self.at(
+                        deadline,
+                        "expected \"present\", \"absent\" or { at_most_ms = N }",
+                    ))
+                }
+            });
+        }
+        if let Some(fields) = &m.message {
+            let type_name = request_type.ok_or_else(|| {
+                self.at(
+                    fields,
+                    "a message table needs a built-in method; use message_base64 for other methods",
+                )
+            })?;
+            let expected = self.encode(type_name, fields)?;
+            out.push(Box::new(FirstMessage {
+                expected,
+                type_name: Some(type_name),
+            }));
+        }
+        if let Some(raw) = &m.message_base64 {
+            out.push(Box::new(FirstMessage {
+                expected: self.base64(raw)?.into(),
+                type_name: None,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn base64(&self, value: &Spanned<String>) -> Built<Vec<u8>> {
+        decode_base64(value.get_ref().as_bytes())
+            .ok_or_else(|| self.at(value, "expected base64 (padded or unpadded)"))
+    }
+
+    fn encode(&self, type_name: &str, fields: &Spanned<toml::Value>) -> Built<Bytes> {
+        types::encode(type_name, fields.get_ref().clone())
+            .map(Bytes::from)
+            .map_err(|e| self.at(fields, format!("expected a {type_name} message: {e}")))
+    }
+
+    fn reply(
+        &self,
+        spec: &Spanned<ReplySpec>,
+        response_type: Option<&'static str>,
+        seed: u64,
+    ) -> Built<Reply> {
+        let r = spec.get_ref();
+        if let Some(seq) = &r.sequence {
+            if !is_only(r, Only::Sequence) {
+                return Err(self.at(
+                    spec,
+                    "a reply with `sequence` takes no other keys: put them in its entries",
+                ));
+            }
+            let replies = seq
+                .iter()
+                .map(|r| self.reply(r, response_type, seed))
+                .collect::<Built<Vec<_>>>()?;
+            return Ok(Reply::sequence(replies));
+        }
+        if let Some(chance) = &r.chance {
+            if !is_only(r, Only::Chance) {
+                return Err(self.at(
+                    spec,
+                    "a reply with `chance` takes no other keys: put them in `hit` and `miss`",
+                ));
+            }
+            let c = chance.get_ref();
+            if !(0.0..=1.0).contains(&c.probability) {
+                return Err(self.at(chance, "expected a probability from 0 to 1"));
+            }
+            let hit = self.reply(&c.hit, response_type, seed)?;
+            let miss = self.reply(&c.miss, response_type, seed)?;
+            return Ok(Reply::chance(seed, c.probability, hit, miss));
+        }
+        let mut reply = Reply::stream();
+        // `message = {...}` is shorthand for one entry of `messages`, listed first.
+        let shorthand = r.message.iter().map(|fields| {
+            let spec = MessageSpec {
+                delay_ms: None,
+                fields: Some(fields.clone()),
+                base64: None,
+            };
+            (fields.span(), spec)
+        });
+        let listed = r.messages.iter().map(|m| (m.span(), m.get_ref().clone()));
+        for (span, m) in shorthand.chain(listed) {
+            let at = Some(span);
+            let bytes = match (&m.fields, &m.base64) {
+                (Some(fields), None) => {
+                    let type_name = response_type.ok_or_else(|| {
+                        self.at(
+                            fields,
+                            "message fields need a built-in method; use base64 for other methods",
+                        )
+                    })?;
+                    self.encode(type_name, fields)?
+                }
+                (None, Some(raw)) => self.base64(raw)?.into(),
+                _ => {
+                    return Err(
+                        self.error(at, "expected a message with either `fields` or `base64`")
+                    )
+                }
+            };
+            reply = reply.then_bytes_after(Duration::from_millis(m.delay_ms.unwrap_or(0)), bytes);
+        }
+        let status = r.status.as_ref().map(|s| self.status(s)).transpose()?;
+        match (r.hang, &r.reset, r.abort_after) {
+            (Some(true), Some(reset), _) => {
+                return Err(self.at(reset, "a reply cannot both hang and reset"))
+            }
+            (Some(true), None, None) if status.is_none() => reply = reply.then_hang(),
+            (Some(true), ..) => {
+                return Err(self.at(spec, "`hang` takes no `status` or `abort_after`"))
+            }
+            (_, Some(reset), None) if status.is_none() => {
+                reply = reply.then_reset(self.reason(reset)?)
+            }
+            (_, Some(reset), _) => {
+                return Err(self.at(reset, "`reset` takes no `status` or `abort_after`"))
+            }
+            (_, None, Some(n)) => {
+                reply = reply.abort_after(n, status.unwrap_or_else(|| Status::unavailable("")))
+            }
+            (_, None, None) => {
+                if let Some(status) = status {
+                    reply = reply.then_status(status);
+                }
+            }
+        }
+        if let Some(ms) = r.delay_ms {
+            reply = reply.delay(Duration::from_millis(ms));
+        }
+        if let Some(ms) = r.end_after_ms {
+            reply = reply.end_after(Duration::from_millis(ms));
+        }
+        if r.wait_for_half_close == Some(false) {
+            reply = reply.without_waiting_for_half_close();
+        }
+        for (k, v) in &r.headers {
+            self.key(spec, k, false)?;
+            reply = reply.header(k, v);
+        }
+        for (k, v) in &r.headers_bin {
+            self.key(spec, k, true)?;
+            reply = reply.header_bin(k, self.base64(v)?);
+        }
+        for (k, v) in &r.trailers {
+            self.key(spec, k, false)?;
+            reply = reply.trailer(k, v);
+        }
+        for (k, v) in &r.trailers_bin {
+            self.key(spec, k, true)?;
+            reply = reply.trailer_bin(k, self.base64(v)?);
+        }
+        Ok(reply)
+    }
+
+    fn key(&self, spec: &Spanned<ReplySpec>, key: &str, binary: bool) -> Built<()> {
+        header_name(key, binary)
+            .map(drop)
+            .map_err(|e| self.at(spec, format!("metadata {e}")))
+    }
+
+    fn status(&self, spec: &Spanned<model::StatusSpec>) -> Built<Status> {
+        let s = spec.get_ref();
+        let code = match &s.code {
+            CodeSpec::Number(n) if (0..=16).contains(n) => Code::from_i32(*n as i32),
+            CodeSpec::Name(name) => code_by_name(name).ok_or_else(|| {
+                self.at(
+                    spec,
+                    format!("expected a status code name like \"UNAVAILABLE\", found {name:?}"),
+                )
+            })?,
+            CodeSpec::Number(n) => {
+                return Err(self.at(
+                    spec,
+                    format!("expected a status code from 0 to 16, found {n}"),
+                ))
+            }
+        };
+        Ok(Status::new(code, s.message.clone()))
+    }
+
+    fn reason(&self, name: &Spanned<String>) -> Built<Reason> {
+        let reason = match name.get_ref().as_str() {
+            "NO_ERROR" => Reason::NO_ERROR,
+            "PROTOCOL_ERROR" => Reason::PROTOCOL_ERROR,
+            "INTERNAL_ERROR" => Reason::INTERNAL_ERROR,
+            "FLOW_CONTROL_ERROR" => Reason::FLOW_CONTROL_ERROR,
+            "REFUSED_STREAM" => Reason::REFUSED_STREAM,
+            "CANCEL" => Reason::CANCEL,
+            "ENHANCE_YOUR_CALM" => Reason::ENHANCE_YOUR_CALM,
+            "INADEQUATE_SECURITY" => Reason::INADEQUATE_SECURITY,
+            _ => {
+                return Err(self.at(
+                    name,
+                    "expected an HTTP/2 error code: CANCEL, REFUSED_STREAM, ENHANCE_YOUR_CALM, INTERNAL_ERROR, \
+                     NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR or INADEQUATE_SECURITY",
+                ))
+            }
+        };
+        Ok(reason)
+    }
+}
+
+/// Which key must stand alone in its reply table.
+#[derive(PartialEq)]
+enum Only {
+    Sequence,
+    Chance,
+}
+
+/// Whether `r` holds nothing but its `sequence` (or its `chance`).
+fn is_only(r: &ReplySpec, key: Only) -> bool {
+    (r.sequence.is_some() == (key == Only::Sequence))
+        && (r.chance.is_some() == (key == Only::Chance))
+        && r.delay_ms.is_none()
+        && r.headers.is_empty()
+        && r.headers_bin.is_empty()
+        && r.trailers.is_empty()
+        && r.trailers_bin.is_empty()
+        && r.message.is_none()
+        && r.messages.is_empty()
+        && r.status.is_none()
+        && r.abort_after.is_none()
+        && r.hang.is_none()
+        && r.reset.is_none()
+        && r.end_after_ms.is_none()
+        && r.wait_for_half_close.is_none()
+}
+
+/// The canonical status code names (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …).
+fn code_by_name(name: &str) -> Option<Code> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| Code::from_i32(i as i32))
+}
+
+/// Matches when the first request message equals the expected one.
+struct FirstMessage {
+    expected: Bytes,
+    type_name: Option<&'static str>,
+}
+
+impl Match for FirstMessage {
+    fn matches(&self, request: &CallRequest) -> bool {
+        request
+            .first_message
+            .as_ref()
+            .is_some_and(|m| match self.type_name {
+                Some(t) => types::same_message(t, m, &self.expected),
+                None => *m == self.expected,
+            })
+    }
+    fn describe(&self) -> String {
+        let encoded = encode_binary(&self.expected);
+        format!(
+            "first message == {} {encoded}",
+            self.type_name.unwrap_or("bytes")
+        )
+    }
+    fn needs_message(&self) -> bool {
+        true
+    }
+}
+
+/// A matcher chosen at run time, as the stub builder takes it.
+struct Boxed(Box<dyn Match>);
+
+impl Match for Boxed {
+    fn matches(&self, request: &CallRequest) -> bool {
+        self.0.matches(request)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn needs_message(&self) -> bool {
+        self.0.needs_message()
+    }
+}
