@@ -21,15 +21,20 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let retry = RetryPolicy::new(
-        3,
-        Duration::from_millis(100),
-        Duration::from_secs(1),
-        2.0,
-        [Code::Unavailable],
-    )
-    .unwrap();
-    let hedge = HedgingPolicy::new(3, Duration::from_millis(100), [Code::Unavailable]).unwrap();
+    let retry = RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_secs(1))
+        .backoff_multiplier(2.0)
+        .retryable_status_codes([Code::Unavailable])
+        .build()
+        .unwrap();
+    let hedge = HedgingPolicy::builder()
+        .max_attempts(3)
+        .hedging_delay(Duration::from_millis(100))
+        .non_fatal_status_codes([Code::Unavailable])
+        .build()
+        .unwrap();
     let (mut bare, mut retrying, mut hedging) = rt.block_on(async {
         let channel = hand_written_channel();
         let layered = |layer: RetryLayer| {

@@ -38,14 +38,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ]))
         .mount(&flaky);
 
-    let policy = RetryPolicy::new(
-        4,
-        Duration::from_millis(100),
-        Duration::from_secs(1),
-        2.0,
-        [Code::Unavailable],
-    )?
-    .seed(7);
+    let policy = RetryPolicy::builder()
+        .max_attempts(4)
+        .initial_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_secs(1))
+        .backoff_multiplier(2.0)
+        .retryable_status_codes([Code::Unavailable])
+        .build()?
+        .seed(7);
     let channel = tower::ServiceBuilder::new()
         .layer(RetryLayer::new(policy))
         .service(flaky.channel());

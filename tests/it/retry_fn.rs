@@ -35,7 +35,14 @@ async fn say_hello_with_retry(
 }
 
 fn policy(max: u32, initial_ms: u64, max_ms: u64, mult: f64) -> RetryPolicy {
-    RetryPolicy::new(max, ms(initial_ms), ms(max_ms), mult, [Code::Unavailable]).unwrap()
+    RetryPolicy::builder()
+        .max_attempts(max)
+        .initial_backoff(ms(initial_ms))
+        .max_backoff(ms(max_ms))
+        .backoff_multiplier(mult)
+        .retryable_status_codes([Code::Unavailable])
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -276,27 +283,69 @@ fn invalid_policies_are_rejected_as_a6_says() {
     use grpc_chaos::retry::PolicyError;
     let codes = [Code::Unavailable];
     assert_eq!(
-        RetryPolicy::new(1, ms(1), ms(1), 2.0, codes).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(1)
+            .initial_backoff(ms(1))
+            .max_backoff(ms(1))
+            .backoff_multiplier(2.0)
+            .retryable_status_codes(codes)
+            .build()
+            .unwrap_err(),
         PolicyError::MaxAttempts(1)
     );
     assert_eq!(
-        RetryPolicy::new(2, ms(0), ms(1), 2.0, codes).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_backoff(ms(0))
+            .max_backoff(ms(1))
+            .backoff_multiplier(2.0)
+            .retryable_status_codes(codes)
+            .build()
+            .unwrap_err(),
         PolicyError::InitialBackoff
     );
     assert_eq!(
-        RetryPolicy::new(2, ms(1), ms(0), 2.0, codes).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_backoff(ms(1))
+            .max_backoff(ms(0))
+            .backoff_multiplier(2.0)
+            .retryable_status_codes(codes)
+            .build()
+            .unwrap_err(),
         PolicyError::MaxBackoff
     );
     assert!(matches!(
-        RetryPolicy::new(2, ms(1), ms(1), 0.0, codes).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_backoff(ms(1))
+            .max_backoff(ms(1))
+            .backoff_multiplier(0.0)
+            .retryable_status_codes(codes)
+            .build()
+            .unwrap_err(),
         PolicyError::Multiplier(_)
     ));
     assert!(matches!(
-        RetryPolicy::new(2, ms(1), ms(1), f64::NAN, codes).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_backoff(ms(1))
+            .max_backoff(ms(1))
+            .backoff_multiplier(f64::NAN)
+            .retryable_status_codes(codes)
+            .build()
+            .unwrap_err(),
         PolicyError::Multiplier(_)
     ));
     assert_eq!(
-        RetryPolicy::new(2, ms(1), ms(1), 2.0, []).unwrap_err(),
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_backoff(ms(1))
+            .max_backoff(ms(1))
+            .backoff_multiplier(2.0)
+            .retryable_status_codes([])
+            .build()
+            .unwrap_err(),
         PolicyError::NoRetryableCodes
     );
 }

@@ -32,13 +32,26 @@ fn retrying(server: &FakeServer, layer: RetryLayer) -> Client {
 }
 
 fn exact_policy(max: u32) -> RetryPolicy {
-    RetryPolicy::new(max, ms(100), ms(1000), 2.0, [Code::Unavailable])
+    RetryPolicy::builder()
+        .max_attempts(max)
+        .initial_backoff(ms(100))
+        .max_backoff(ms(1000))
+        .backoff_multiplier(2.0)
+        .retryable_status_codes([Code::Unavailable])
+        .build()
         .unwrap()
         .without_jitter()
 }
 
 fn hedging(max: u32, delay_ms: u64) -> RetryLayer {
-    RetryLayer::hedging(HedgingPolicy::new(max, ms(delay_ms), [Code::Unavailable]).unwrap())
+    RetryLayer::hedging(
+        HedgingPolicy::builder()
+            .max_attempts(max)
+            .hedging_delay(ms(delay_ms))
+            .non_fatal_status_codes([Code::Unavailable])
+            .build()
+            .unwrap(),
+    )
 }
 
 fn unavailable() -> Reply {
@@ -557,7 +570,11 @@ async fn a_throttled_target_gets_no_further_hedges() {
     let _w = watchdog("a_throttled_target_gets_no_further_hedges");
     let server = fake(SAY_HELLO, unavailable().delay(ms(1)));
     let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
-    let policy = HedgingPolicy::new(5, ms(10), [Code::Unavailable])
+    let policy = HedgingPolicy::builder()
+        .max_attempts(5)
+        .hedging_delay(ms(10))
+        .non_fatal_status_codes([Code::Unavailable])
+        .build()
         .unwrap()
         .throttled_by(bucket.clone());
     let client = retrying(&server, RetryLayer::hedging(policy));

@@ -10,7 +10,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use tonic::{Code, Status};
 
 use super::run::{attempt, out_of_time, pushback, FromStatus, Next, Verdict};
-use super::{Attempt, PolicyError, RetryThrottle, MAX_ATTEMPTS_CAP};
+use super::{Attempt, PolicyError, PolicyField, RetryThrottle, MAX_ATTEMPTS_CAP};
 use crate::deadline::Deadline;
 
 /// A validated gRFC A6 hedging policy: up to `max_attempts` attempts, one every
@@ -20,7 +20,12 @@ use crate::deadline::Deadline;
 /// ```
 /// use std::time::Duration;
 /// use tonic_layers::retry::HedgingPolicy;
-/// let policy = HedgingPolicy::new(3, Duration::from_millis(50), [tonic::Code::Unavailable]).unwrap();
+/// let policy = HedgingPolicy::builder()
+///     .max_attempts(3)
+///     .hedging_delay(Duration::from_millis(50))
+///     .non_fatal_status_codes([tonic::Code::Unavailable])
+///     .build()
+///     .unwrap();
 /// assert_eq!(policy.max_attempts(), 3);
 /// assert_eq!(policy.hedging_delay(), Duration::from_millis(50));
 /// ```
@@ -33,43 +38,31 @@ pub struct HedgingPolicy {
 }
 
 impl HedgingPolicy {
-    /// Validates a policy as A6 says: `max_attempts` at least 2 (values above 5 count
-    /// as 5); a `hedging_delay` of zero sends every attempt at once; the non-fatal codes
-    /// may be empty (then any failure ends the call).
-    ///
-    /// # Errors
-    /// [`PolicyError::MaxAttempts`] below 2.
+    /// A builder with no field set; [`HedgingPolicyBuilder::build`] validates the
+    /// policy.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tonic_layers::retry::{HedgingPolicy, PolicyError};
-    /// let err = HedgingPolicy::new(1, Duration::ZERO, []).unwrap_err();
-    /// assert_eq!(err, PolicyError::MaxAttempts(1));
+    /// use tonic_layers::retry::HedgingPolicy;
+    /// let policy = HedgingPolicy::builder().max_attempts(2).build().unwrap();
+    /// assert_eq!(policy.hedging_delay(), Duration::ZERO);
     /// ```
-    pub fn new(
-        max_attempts: u32,
-        hedging_delay: Duration,
-        non_fatal_status_codes: impl IntoIterator<Item = Code>,
-    ) -> Result<Self, PolicyError> {
-        if max_attempts < 2 {
-            return Err(PolicyError::MaxAttempts(max_attempts));
-        }
-        Ok(Self {
-            max_attempts: max_attempts.min(MAX_ATTEMPTS_CAP),
-            delay: hedging_delay,
-            non_fatal: non_fatal_status_codes.into_iter().collect(),
-            throttle: None,
-        })
+    pub fn builder() -> HedgingPolicyBuilder {
+        HedgingPolicyBuilder::default()
     }
 
     /// Shares a server's token bucket: no further hedges go out while it is at or below
     /// half.
     ///
     /// ```
-    /// # use std::{sync::Arc, time::Duration};
+    /// # use std::sync::Arc;
     /// use tonic_layers::retry::{HedgingPolicy, RetryThrottle};
     /// let bucket = Arc::new(RetryThrottle::new(10, 0.1).unwrap());
-    /// let policy = HedgingPolicy::new(3, Duration::ZERO, []).unwrap().throttled_by(bucket);
+    /// let policy = HedgingPolicy::builder()
+    ///     .max_attempts(3)
+    ///     .build()
+    ///     .unwrap()
+    ///     .throttled_by(bucket);
     /// ```
     pub fn throttled_by(mut self, throttle: Arc<RetryThrottle>) -> Self {
         self.throttle = Some(throttle);
@@ -83,8 +76,7 @@ impl HedgingPolicy {
     /// Attempts in all, the first included (at most 5).
     ///
     /// ```
-    /// # use std::time::Duration;
-    /// let p = tonic_layers::retry::HedgingPolicy::new(7, Duration::ZERO, []).unwrap();
+    /// let p = tonic_layers::retry::HedgingPolicy::builder().max_attempts(7).build().unwrap();
     /// assert_eq!(p.max_attempts(), 5);
     /// ```
     pub fn max_attempts(&self) -> u32 {
@@ -95,7 +87,11 @@ impl HedgingPolicy {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let p = tonic_layers::retry::HedgingPolicy::new(2, Duration::from_millis(5), []).unwrap();
+    /// let p = tonic_layers::retry::HedgingPolicy::builder()
+    ///     .max_attempts(2)
+    ///     .hedging_delay(Duration::from_millis(5))
+    ///     .build()
+    ///     .unwrap();
     /// assert_eq!(p.hedging_delay(), Duration::from_millis(5));
     /// ```
     pub fn hedging_delay(&self) -> Duration {
@@ -106,13 +102,122 @@ impl HedgingPolicy {
     /// one at once).
     ///
     /// ```
-    /// # use std::time::Duration;
-    /// let p = tonic_layers::retry::HedgingPolicy::new(2, Duration::ZERO, [tonic::Code::Unavailable]).unwrap();
+    /// let p = tonic_layers::retry::HedgingPolicy::builder()
+    ///     .max_attempts(2)
+    ///     .non_fatal_status_codes([tonic::Code::Unavailable])
+    ///     .build()
+    ///     .unwrap();
     /// assert!(p.is_non_fatal(tonic::Code::Unavailable));
     /// assert!(!p.is_non_fatal(tonic::Code::Internal));
     /// ```
     pub fn is_non_fatal(&self, code: Code) -> bool {
         self.non_fatal.contains(&code)
+    }
+}
+
+/// Builds a [`HedgingPolicy`] from A6's `hedgingPolicy` fields, each set by name.
+///
+/// A6 requires only `maxAttempts`: [`build`](Self::build) returns
+/// [`PolicyError::Missing`]`(`[`PolicyField::MaxAttempts`]`)` when it is unset. The
+/// other two are optional in A6 and default as it says: `hedgingDelay` to zero (every
+/// attempt is sent at once) and `nonFatalStatusCodes` to none (any failure ends the
+/// call). Setting a field again replaces its value.
+///
+/// ```
+/// use std::time::Duration;
+/// use tonic::Code;
+/// use tonic_layers::retry::{HedgingPolicy, PolicyError, PolicyField};
+/// assert_eq!(
+///     HedgingPolicy::builder().hedging_delay(Duration::from_millis(10)).build().unwrap_err(),
+///     PolicyError::Missing(PolicyField::MaxAttempts)
+/// );
+/// let defaults = HedgingPolicy::builder().max_attempts(3).build().unwrap();
+/// assert_eq!(defaults.hedging_delay(), Duration::ZERO);
+/// assert!(!defaults.is_non_fatal(Code::Unavailable));
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until `.build()` is called"]
+pub struct HedgingPolicyBuilder {
+    max_attempts: Option<u32>,
+    hedging_delay: Option<Duration>,
+    non_fatal_status_codes: Option<Vec<Code>>,
+}
+
+impl HedgingPolicyBuilder {
+    /// `maxAttempts` (required): attempts in all, the first included. It must be at
+    /// least 2; values above [`MAX_ATTEMPTS_CAP`] count as 5.
+    ///
+    /// ```
+    /// let p = tonic_layers::retry::HedgingPolicy::builder().max_attempts(4).build().unwrap();
+    /// assert_eq!(p.max_attempts(), 4);
+    /// ```
+    #[must_use = "a builder does nothing until `.build()` is called"]
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// `hedgingDelay` (optional, default zero): the time between one attempt and the
+    /// next. Zero sends every attempt at once.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let p = tonic_layers::retry::HedgingPolicy::builder()
+    ///     .max_attempts(2)
+    ///     .hedging_delay(Duration::from_millis(25))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(p.hedging_delay(), Duration::from_millis(25));
+    /// ```
+    #[must_use = "a builder does nothing until `.build()` is called"]
+    pub fn hedging_delay(mut self, hedging_delay: Duration) -> Self {
+        self.hedging_delay = Some(hedging_delay);
+        self
+    }
+
+    /// `nonFatalStatusCodes` (optional, default none): the codes whose failures let the
+    /// other attempts go on. It may be empty.
+    ///
+    /// ```
+    /// use tonic::Code;
+    /// let p = tonic_layers::retry::HedgingPolicy::builder()
+    ///     .max_attempts(2)
+    ///     .non_fatal_status_codes([Code::Unavailable, Code::Aborted])
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(p.is_non_fatal(Code::Aborted) && !p.is_non_fatal(Code::Internal));
+    /// ```
+    #[must_use = "a builder does nothing until `.build()` is called"]
+    pub fn non_fatal_status_codes(mut self, codes: impl IntoIterator<Item = Code>) -> Self {
+        self.non_fatal_status_codes = Some(codes.into_iter().collect());
+        self
+    }
+
+    /// Validates the policy as A6 says.
+    ///
+    /// # Errors
+    /// [`PolicyError::Missing`] when `maxAttempts` is unset, [`PolicyError::MaxAttempts`]
+    /// when it is below 2.
+    ///
+    /// ```
+    /// use tonic_layers::retry::{HedgingPolicy, PolicyError};
+    /// let err = HedgingPolicy::builder().max_attempts(1).build().unwrap_err();
+    /// assert_eq!(err, PolicyError::MaxAttempts(1));
+    /// ```
+    #[must_use = "the policy is in the returned `Result`"]
+    pub fn build(self) -> Result<HedgingPolicy, PolicyError> {
+        let max_attempts = self
+            .max_attempts
+            .ok_or(PolicyError::Missing(PolicyField::MaxAttempts))?;
+        if max_attempts < 2 {
+            return Err(PolicyError::MaxAttempts(max_attempts));
+        }
+        Ok(HedgingPolicy {
+            max_attempts: max_attempts.min(MAX_ATTEMPTS_CAP),
+            delay: self.hedging_delay.unwrap_or(Duration::ZERO),
+            non_fatal: self.non_fatal_status_codes.unwrap_or_default(),
+            throttle: None,
+        })
     }
 }
 
@@ -225,7 +330,12 @@ where
 /// use tonic_layers::retry::{call_with_hedging, HedgingPolicy};
 /// use tokio::time::{sleep, Instant};
 ///
-/// let policy = HedgingPolicy::new(3, Duration::from_millis(100), [tonic::Code::Unavailable]).unwrap();
+/// let policy = HedgingPolicy::builder()
+///     .max_attempts(3)
+///     .hedging_delay(Duration::from_millis(100))
+///     .non_fatal_status_codes([tonic::Code::Unavailable])
+///     .build()
+///     .unwrap();
 /// let t0 = Instant::now();
 /// // Attempt 1 would take 1 s; attempt 2, sent at 100 ms, takes 50 ms and wins.
 /// let winner = call_with_hedging(&policy, None, |attempt| async move {
@@ -256,4 +366,45 @@ where
         || false,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_attempts_is_required_and_the_rest_default_as_a6_says() {
+        assert_eq!(
+            HedgingPolicy::builder()
+                .hedging_delay(Duration::from_millis(5))
+                .non_fatal_status_codes([Code::Unavailable])
+                .build()
+                .unwrap_err(),
+            PolicyError::Missing(PolicyField::MaxAttempts)
+        );
+        let p = HedgingPolicy::builder().max_attempts(3).build().unwrap();
+        assert_eq!(p.hedging_delay(), Duration::ZERO);
+        assert!(p.non_fatal.is_empty());
+    }
+
+    #[test]
+    fn the_builder_keeps_the_old_constructors_rules() {
+        assert_eq!(
+            HedgingPolicy::builder()
+                .max_attempts(1)
+                .build()
+                .unwrap_err(),
+            PolicyError::MaxAttempts(1)
+        );
+        let p = HedgingPolicy::builder()
+            .max_attempts(7)
+            .hedging_delay(Duration::from_millis(100))
+            .non_fatal_status_codes([Code::Unavailable])
+            .build()
+            .unwrap();
+        assert_eq!(p.max_attempts(), MAX_ATTEMPTS_CAP);
+        assert_eq!(p.hedging_delay(), Duration::from_millis(100));
+        assert!(p.is_non_fatal(Code::Unavailable));
+        assert!(!p.is_non_fatal(Code::Internal));
+    }
 }

@@ -90,7 +90,14 @@ impl Plan {
 ///         Reply::message(&HelloReply { message: "hi".into() }),
 ///     ]))
 ///     .mount(&flaky);
-/// let policy = RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable]).unwrap();
+/// let policy = RetryPolicy::builder()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(100))
+///     .max_backoff(Duration::from_secs(1))
+///     .backoff_multiplier(2.0)
+///     .retryable_status_codes([Code::Unavailable])
+///     .build()
+///     .unwrap();
 /// let channel = tower::ServiceBuilder::new()
 ///     .layer(RetryLayer::new(policy))
 ///     .service(flaky.channel());
@@ -113,7 +120,14 @@ impl RetryLayer {
     /// ```
     /// # use std::time::Duration;
     /// use tonic_layers::retry::{RetryLayer, RetryPolicy};
-    /// let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// let policy = RetryPolicy::builder()
+    ///     .max_attempts(3)
+    ///     .initial_backoff(Duration::from_millis(50))
+    ///     .max_backoff(Duration::from_secs(1))
+    ///     .backoff_multiplier(2.0)
+    ///     .retryable_status_codes([tonic::Code::Unavailable])
+    ///     .build()
+    ///     .unwrap();
     /// let layer = RetryLayer::new(policy);
     /// ```
     pub fn new(policy: RetryPolicy) -> Self {
@@ -130,7 +144,12 @@ impl RetryLayer {
     /// ```
     /// # use std::time::Duration;
     /// use tonic_layers::retry::{HedgingPolicy, RetryLayer};
-    /// let policy = HedgingPolicy::new(3, Duration::from_millis(20), [tonic::Code::Unavailable]).unwrap();
+    /// let policy = HedgingPolicy::builder()
+    ///     .max_attempts(3)
+    ///     .hedging_delay(Duration::from_millis(20))
+    ///     .non_fatal_status_codes([tonic::Code::Unavailable])
+    ///     .build()
+    ///     .unwrap();
     /// let layer = RetryLayer::hedging(policy);
     /// ```
     pub fn hedging(policy: HedgingPolicy) -> Self {
@@ -147,7 +166,7 @@ impl RetryLayer {
     /// ```
     /// # use std::time::Duration;
     /// # use tonic_layers::retry::{RetryLayer, RetryPolicy};
-    /// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// # let policy = RetryPolicy::builder().max_attempts(3).initial_backoff(Duration::from_millis(50)).max_backoff(Duration::from_secs(1)).backoff_multiplier(2.0).retryable_status_codes([tonic::Code::Unavailable]).build().unwrap();
     /// let layer = RetryLayer::new(policy).buffer_limit(64 * 1024);
     /// ```
     pub fn buffer_limit(mut self, bytes: usize) -> Self {
@@ -163,7 +182,7 @@ impl RetryLayer {
     /// ```
     /// # use std::time::Duration;
     /// # use tonic_layers::retry::{RetryLayer, RetryPolicy};
-    /// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+    /// # let policy = RetryPolicy::builder().max_attempts(3).initial_backoff(Duration::from_millis(50)).max_backoff(Duration::from_secs(1)).backoff_multiplier(2.0).retryable_status_codes([tonic::Code::Unavailable]).build().unwrap();
     /// // Only the idempotent reads.
     /// let layer = RetryLayer::new(policy).only(["/shop.Catalog/", "/shop.Orders/GetOrder"]);
     /// ```
@@ -196,7 +215,7 @@ impl<S> Layer<S> for RetryLayer {
 /// # use std::time::Duration;
 /// use tonic_layers::retry::{Retry, RetryLayer, RetryPolicy};
 /// use tower::Layer;
-/// # let policy = RetryPolicy::new(3, Duration::from_millis(50), Duration::from_secs(1), 2.0, [tonic::Code::Unavailable]).unwrap();
+/// # let policy = RetryPolicy::builder().max_attempts(3).initial_backoff(Duration::from_millis(50)).max_backoff(Duration::from_secs(1)).backoff_multiplier(2.0).retryable_status_codes([tonic::Code::Unavailable]).build().unwrap();
 /// let svc: Retry<()> = RetryLayer::new(policy).layer(());
 /// ```
 #[derive(Clone, Debug)]

@@ -27,7 +27,13 @@
 //!         Reply::message(&HelloReply { message: "hi".into() }),
 //!     ]))
 //!     .mount(&flaky);
-//! let policy = RetryPolicy::new(4, Duration::from_millis(100), Duration::from_secs(1), 2.0, [Code::Unavailable])
+//! let policy = RetryPolicy::builder()
+//!     .max_attempts(4)
+//!     .initial_backoff(Duration::from_millis(100))
+//!     .max_backoff(Duration::from_secs(1))
+//!     .backoff_multiplier(2.0)
+//!     .retryable_status_codes([Code::Unavailable])
+//!     .build()
 //!     .unwrap()
 //!     .seed(7);
 //! let client = GreeterClient::new(flaky.channel());
@@ -60,11 +66,11 @@ use tonic::Status;
 use crate::deadline::Deadline;
 use run::Verdict;
 
-pub use hedging::{call_with_hedging, HedgingPolicy};
+pub use hedging::{call_with_hedging, HedgingPolicy, HedgingPolicyBuilder};
 pub use layer::{ResponseFuture, Retry, RetryLayer, DEFAULT_BUFFER_LIMIT};
 
-pub use policy::{PolicyError, RetryPolicy, MAX_ATTEMPTS_CAP};
-pub use throttle::RetryThrottle;
+pub use policy::{PolicyError, PolicyField, RetryPolicy, RetryPolicyBuilder, MAX_ATTEMPTS_CAP};
+pub use throttle::{RetryThrottle, ThrottleError};
 
 /// The header that tells a server how many attempts came before (absent on the first).
 pub const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
@@ -123,7 +129,14 @@ impl Attempt {
 /// use std::time::Duration;
 /// use tonic_layers::retry::{call_with_retry, RetryPolicy};
 /// use tonic::{Code, Status};
-/// let policy = RetryPolicy::new(3, Duration::from_millis(10), Duration::from_millis(10), 1.0, [Code::Unavailable]).unwrap();
+/// let policy = RetryPolicy::builder()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(10))
+///     .max_backoff(Duration::from_millis(10))
+///     .backoff_multiplier(1.0)
+///     .retryable_status_codes([Code::Unavailable])
+///     .build()
+///     .unwrap();
 /// let err = call_with_retry(&policy, None, |_| async { Err::<(), _>(Status::unavailable("down")) }).await.unwrap_err();
 /// assert_eq!(err.code(), Code::Unavailable); // after 3 attempts
 /// # }

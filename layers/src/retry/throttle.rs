@@ -1,6 +1,36 @@
 //! gRFC A6 retry throttling: one token bucket per server.
 
+use std::fmt;
 use std::sync::Mutex;
+
+/// Why a [`RetryThrottle`] is invalid (gRFC A6's `retryThrottling` rules), naming the
+/// value out of range.
+///
+/// ```
+/// use tonic_layers::retry::{RetryThrottle, ThrottleError};
+/// let err = RetryThrottle::new(0, 0.1).unwrap_err();
+/// assert_eq!(err, ThrottleError::MaxTokens(0));
+/// assert_eq!(err.to_string(), "maxTokens is 0; it must be in 1..=1000");
+/// assert!(matches!(RetryThrottle::new(10, -1.0), Err(ThrottleError::TokenRatio(r)) if r == -1.0));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum ThrottleError {
+    /// `maxTokens` must be in 1..=1000.
+    MaxTokens(u32),
+    /// `tokenRatio` must be greater than zero (and finite).
+    TokenRatio(f64),
+}
+
+impl fmt::Display for ThrottleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MaxTokens(n) => write!(f, "maxTokens is {n}; it must be in 1..=1000"),
+            Self::TokenRatio(r) => write!(f, "tokenRatio is {r}; it must be greater than zero"),
+        }
+    }
+}
+
+impl std::error::Error for ThrottleError {}
 
 /// A token bucket shared by every call to one server. It starts full; each retryable
 /// failure takes a token, each success gives back `token_ratio`; while tokens are at
@@ -26,19 +56,18 @@ impl RetryThrottle {
     /// (only 3 decimals count: it is rounded to them).
     ///
     /// # Errors
-    /// A message naming the value out of range.
+    /// [`ThrottleError`], naming the value out of range.
     ///
     /// ```
-    /// assert!(tonic_layers::retry::RetryThrottle::new(0, 0.1).is_err());
+    /// use tonic_layers::retry::{RetryThrottle, ThrottleError};
+    /// assert_eq!(RetryThrottle::new(0, 0.1).unwrap_err(), ThrottleError::MaxTokens(0));
     /// ```
-    pub fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, String> {
+    pub fn new(max_tokens: u32, token_ratio: f64) -> Result<Self, ThrottleError> {
         if !(1..=1000).contains(&max_tokens) {
-            return Err(format!("maxTokens is {max_tokens}; it must be in 1..=1000"));
+            return Err(ThrottleError::MaxTokens(max_tokens));
         }
         if !(token_ratio > 0.0 && token_ratio.is_finite()) {
-            return Err(format!(
-                "tokenRatio is {token_ratio}; it must be greater than zero"
-            ));
+            return Err(ThrottleError::TokenRatio(token_ratio));
         }
         let max_tokens = f64::from(max_tokens);
         let token_ratio = (token_ratio * 1000.0).round() / 1000.0;
