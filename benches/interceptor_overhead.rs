@@ -12,9 +12,9 @@ mod common;
 use std::time::Duration;
 
 use criterion::Criterion;
-use grpc_chaos::deadline::{DeadlineLayer, PropagateDeadlineLayer};
+use grpc_chaos::deadline::{EnforceDeadlineLayer, PropagateDeadlineLayer};
 use grpc_chaos::intercept::{
-    AuthLayer, LoggingLayer, PropagateTraceIdLayer, StaticTokens, TraceIdLayer,
+    AuthLayer, LoggingLayer, PropagateTraceIdLayer, SetTraceIdLayer, StaticTokens,
 };
 use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
@@ -180,10 +180,10 @@ fn chain_server() -> Channel {
         Server::builder()
             .layer(
                 tower::ServiceBuilder::new()
-                    .layer(TraceIdLayer::new())
+                    .layer(SetTraceIdLayer::new())
                     .layer(LoggingLayer::new())
                     .layer(AuthLayer::new(tokens()))
-                    .layer(DeadlineLayer::new())
+                    .layer(EnforceDeadlineLayer::new())
                     .into_inner(),
             )
             .add_service(GreeterServer::new(HandWritten))
@@ -217,7 +217,7 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     });
     let trace: Channel = memory::serve(|incoming| {
         Server::builder()
-            .layer(TraceIdLayer::new())
+            .layer(SetTraceIdLayer::new())
             .add_service(plain())
             .serve_with_incoming(incoming)
     });
@@ -363,7 +363,7 @@ fn bench_layer_only(c: &mut Criterion, rt: &Runtime) {
         &mut group,
         rt,
         "trace_id",
-        TraceIdLayer::new().layer(handler()),
+        SetTraceIdLayer::new().layer(handler()),
     );
     layer_only(
         &mut group,

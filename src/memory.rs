@@ -26,7 +26,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let channel = grpc_chaos::memory::serve(|incoming| {
 //!     Server::builder()
-//!         .layer(grpc_chaos::deadline::DeadlineLayer::new())
+//!         .layer(grpc_chaos::deadline::EnforceDeadlineLayer::new())
 //!         .add_service(GreeterServer::new(MyGreeter))
 //!         .serve_with_incoming(incoming)
 //! });

@@ -54,7 +54,7 @@ impl FakeServerBuilder {
     /// With `false`, answers a malformed `grpc-timeout` (`abc`, `+1S`, `123456789S`,
     /// `1X`, empty …) with INTERNAL naming the header, as the deadline layer does. By
     /// default (`true`) the fake only records it and goes on, as tonic does. The same
-    /// setting is `DeadlineLayer::lenient_timeouts` and `grpc-chaos serve
+    /// setting is `EnforceDeadlineLayer::lenient_timeouts` and `grpc-chaos serve
     /// --lenient-timeouts` (where strict is the default).
     ///
     /// ```

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use grpc_chaos::deadline::{
-    current, scope, Deadline, DeadlineLayer, PropagateDeadline, PropagateDeadlineLayer,
+    current, scope, Deadline, EnforceDeadlineLayer, PropagateDeadline, PropagateDeadlineLayer,
 };
 use grpc_chaos::fake::{method, CallEnding, CallHandle, FakeServer, Reply, Stub};
 use grpc_chaos::memory;
@@ -89,7 +89,7 @@ impl Greeter for ServiceA {
 fn service_a(
     b: &FakeServer,
     per_hop: Option<Duration>,
-    layer: DeadlineLayer,
+    layer: EnforceDeadlineLayer,
 ) -> GreeterClient<Channel> {
     let a = ServiceA {
         b: propagating(b.channel()),
@@ -115,7 +115,7 @@ fn fake_b() -> FakeServer {
 async fn the_walkthrough_chain_leaves_b_exactly_three_seconds() {
     let _w = watchdog("the_walkthrough_chain_leaves_b_exactly_three_seconds");
     let b = fake_b();
-    let mut a = service_a(&b, None, DeadlineLayer::new());
+    let mut a = service_a(&b, None, EnforceDeadlineLayer::new());
     let t0 = Instant::now();
     let deadline = Deadline::after(Duration::from_secs(5));
 
@@ -136,7 +136,11 @@ async fn the_walkthrough_chain_leaves_b_exactly_three_seconds() {
 async fn per_hop_timeouts_give_b_a_deadline_past_the_callers() {
     let _w = watchdog("per_hop_timeouts_give_b_a_deadline_past_the_callers");
     let b = fake_b();
-    let mut a = service_a(&b, Some(Duration::from_secs(5)), DeadlineLayer::new());
+    let mut a = service_a(
+        &b,
+        Some(Duration::from_secs(5)),
+        EnforceDeadlineLayer::new(),
+    );
     let t0 = Instant::now();
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -272,7 +276,7 @@ async fn the_client_layer_ends_client_and_bidi_streams_at_their_deadline() {
 async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
     let _w = watchdog("the_server_layer_ends_a_stream_after_headers_with_status_4");
     let b = fake_b();
-    let mut a = service_a(&b, None, DeadlineLayer::new());
+    let mut a = service_a(&b, None, EnforceDeadlineLayer::new());
     let t0 = Instant::now();
     // A plain tonic client: it times only the response headers, so the end of this
     // stream is the server layer's doing.
@@ -292,7 +296,7 @@ async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
 async fn the_guard_refuses_calls_with_too_little_time_left() {
     let _w = watchdog("the_guard_refuses_calls_with_too_little_time_left");
     let b = fake_b();
-    let layer = DeadlineLayer::new()
+    let layer = EnforceDeadlineLayer::new()
         .min_budget(ms(100))
         .min_budget_for("/pb.Greeter/SayHelloStream", ms(500));
     let mut a = service_a(&b, None, layer);
@@ -327,8 +331,8 @@ async fn the_guard_refuses_calls_with_too_little_time_left() {
 async fn malformed_timeouts_are_internal_unless_lenient() {
     let _w = watchdog("malformed_timeouts_are_internal_unless_lenient");
     let b = fake_b();
-    let mut strict = service_a(&b, None, DeadlineLayer::new());
-    let mut lenient = service_a(&b, None, DeadlineLayer::new().lenient_timeouts(true));
+    let mut strict = service_a(&b, None, EnforceDeadlineLayer::new());
+    let mut lenient = service_a(&b, None, EnforceDeadlineLayer::new().lenient_timeouts(true));
     let malformed = || {
         let mut r = Request::new(hello("Ada"));
         // tonic's own server reads "+1S" as one second, so lenient mode is shown with a

@@ -4,7 +4,7 @@
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::intercept::{
     auth_interceptor, propagate_trace_id_interceptor, trace_id_interceptor, with_trace_id,
-    AuthError, AuthLayer, Identity, LoggingLayer, StaticTokens, TokenValidator, TraceIdValue,
+    AuthError, AuthLayer, Identity, LoggingLayer, StaticTokens, TokenValidator, TraceId,
 };
 use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
@@ -29,7 +29,7 @@ fn who(request: &Request<HelloRequest>) -> String {
     let e = request.extensions();
     let user = e.get::<User>().map(|u| u.name.clone());
     let identity = e.get::<Identity>().map(|i| i.subject.clone());
-    let trace = e.get::<TraceIdValue>().map(|t| format!(" trace={}", t.0));
+    let trace = e.get::<TraceId>().map(|t| format!(" trace={}", t.0));
     format!(
         "{}{}",
         user.or(identity).unwrap_or_else(|| "nobody".into()),

@@ -2,7 +2,7 @@
 //! subscriber that captures the log on the test's thread.
 
 use grpc_chaos::fake::FakeServer;
-use grpc_chaos::intercept::{LoggingLayer, TraceIdLayer};
+use grpc_chaos::intercept::{LoggingLayer, SetTraceIdLayer};
 use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
@@ -374,7 +374,7 @@ async fn every_line_carries_the_trace_id_when_the_trace_layer_is_outside() {
         Server::builder()
             .layer(
                 tower::ServiceBuilder::new()
-                    .layer(TraceIdLayer::new())
+                    .layer(SetTraceIdLayer::new())
                     .layer(LoggingLayer::new())
                     .into_inner(),
             )

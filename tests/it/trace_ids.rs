@@ -1,9 +1,9 @@
-//! Trace ids across two hops: client → service A (TraceIdLayer) → fake B, with A's
+//! Trace ids across two hops: client → service A (SetTraceIdLayer) → fake B, with A's
 //! outbound channel behind PropagateTraceIdLayer.
 
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::intercept::{
-    current_trace_id, PropagateTraceId, PropagateTraceIdLayer, TraceIdLayer, TraceIdValue,
+    current_trace_id, PropagateTraceId, PropagateTraceIdLayer, SetTraceIdLayer, TraceId,
 };
 use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_client::GreeterClient;
@@ -24,11 +24,7 @@ impl Greeter for ServiceA {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloReply>, Status> {
-        let in_extensions = request
-            .extensions()
-            .get::<TraceIdValue>()
-            .cloned()
-            .map(|t| t.0);
+        let in_extensions = request.extensions().get::<TraceId>().cloned().map(|t| t.0);
         let in_task = current_trace_id();
         assert_eq!(
             in_extensions, in_task,
@@ -60,7 +56,7 @@ fn chain() -> (GreeterClient<Channel>, FakeServer) {
     );
     let a = memory::serve(|incoming| {
         Server::builder()
-            .layer(TraceIdLayer::new())
+            .layer(SetTraceIdLayer::new())
             .add_service(GreeterServer::new(ServiceA { b: to_b }))
             .serve_with_incoming(incoming)
     });

@@ -18,7 +18,7 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 
 /// Propagates deadlines to outbound calls, for a tonic client's channel.
 ///
-/// A call made while serving a request (inside [`DeadlineLayer`](super::DeadlineLayer),
+/// A call made while serving a request (inside [`EnforceDeadlineLayer`](super::EnforceDeadlineLayer),
 /// or any [`scope`](super::scope)) carries `min(its own timeout, the incoming deadline's
 /// time left - margin)`. A call whose budget is already spent fails here with
 /// DEADLINE_EXCEEDED and is never sent. The deadline is enforced on the response,

@@ -1,6 +1,6 @@
 //! Deadlines: the strict `grpc-timeout` codec, a [`Deadline`] a handler can read
 //! ([`current`]), a server layer that enforces it on the whole call with
-//! DEADLINE_EXCEEDED ([`DeadlineLayer`]), and a client layer that propagates what is left
+//! DEADLINE_EXCEEDED ([`EnforceDeadlineLayer`]), and a client layer that propagates what is left
 //! of it to outbound calls ([`PropagateDeadlineLayer`]).
 //!
 //! gRPC sends a deadline as a relative timeout, `grpc-timeout: 1-8 ASCII digits + unit`:
@@ -13,8 +13,8 @@
 //! `u64::from_str`, which takes a leading `+`, so it accepts `+1S` as one second and
 //! `+0m` as zero, both outside the grammar. On every other value tried (valid ones,
 //! signs, spaces, a ninth digit, lowercase `s`, unknown units, decimals, empty) the two
-//! agree; tonic then ignores the values it cannot read, where [`DeadlineLayer`] answers
-//! INTERNAL unless it is [`lenient`](DeadlineLayer::lenient).
+//! agree; tonic then ignores the values it cannot read, where [`EnforceDeadlineLayer`] answers
+//! INTERNAL unless it is [`lenient_timeouts(true)`](EnforceDeadlineLayer::lenient_timeouts).
 //!
 //! ```
 //! use std::time::Duration;
@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 pub use body::deadline_exceeded;
 pub use client::{PropagateDeadline, PropagateDeadlineLayer};
-pub use server::{DeadlineLayer, DeadlineService};
+pub use server::{EnforceDeadline, EnforceDeadlineLayer};
 pub use timeout::{
     format_grpc_timeout, parse_grpc_timeout, parse_grpc_timeout_bytes, GrpcTimeoutError,
     TimeoutUnit,
@@ -142,7 +142,7 @@ tokio::task_local! {
     static CURRENT: Deadline;
 }
 
-/// The deadline of the call being served on this task, set by [`DeadlineLayer`]; `None`
+/// The deadline of the call being served on this task, set by [`EnforceDeadlineLayer`]; `None`
 /// outside such a call or when the call has no deadline.
 ///
 /// ```

@@ -26,10 +26,10 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 /// - When it passes, the handler (or its stream) is dropped and the client gets status
 ///   4 at that instant: Trailers-Only before headers, in the trailers after them.
 /// - A malformed `grpc-timeout` gets INTERNAL naming it;
-///   [`lenient_timeouts(true)`](DeadlineLayer::lenient_timeouts) ignores it instead, as
+///   [`lenient_timeouts(true)`](EnforceDeadlineLayer::lenient_timeouts) ignores it instead, as
 ///   tonic does.
-/// - [`DeadlineLayer::min_budget`] refuses calls with less time left than needed (the
-///   walkthrough's 100 ms rule), per method with [`DeadlineLayer::min_budget_for`].
+/// - [`EnforceDeadlineLayer::min_budget`] refuses calls with less time left than needed (the
+///   walkthrough's 100 ms rule), per method with [`EnforceDeadlineLayer::min_budget_for`].
 ///
 /// tonic's own server also times the call until its response headers and answers
 /// CANCELLED; this layer's timer fires at the same instant and is polled first, so the
@@ -37,25 +37,25 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tonic_layers::deadline::DeadlineLayer;
-/// let layer = DeadlineLayer::new()
+/// use tonic_layers::deadline::EnforceDeadlineLayer;
+/// let layer = EnforceDeadlineLayer::new()
 ///     .min_budget(Duration::from_millis(100))
 ///     .min_budget_for("/pb.Greeter/SayHelloStream", Duration::from_millis(500));
 /// // tonic::transport::Server::builder().layer(layer).add_service(...)
 /// ```
 #[derive(Clone, Debug, Default)]
 #[must_use = "a layer does nothing until it wraps a service"]
-pub struct DeadlineLayer {
+pub struct EnforceDeadlineLayer {
     lenient_timeouts: bool,
     min_budget: Option<Duration>,
     per_method: Arc<HashMap<String, Duration>>,
 }
 
-impl DeadlineLayer {
+impl EnforceDeadlineLayer {
     /// Strict parsing, no minimum budget.
     ///
     /// ```
-    /// let layer = tonic_layers::deadline::DeadlineLayer::new();
+    /// let layer = tonic_layers::deadline::EnforceDeadlineLayer::new();
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -67,7 +67,7 @@ impl DeadlineLayer {
     /// `--lenient-timeouts` on `grpc-chaos serve`.
     ///
     /// ```
-    /// let layer = tonic_layers::deadline::DeadlineLayer::new().lenient_timeouts(true);
+    /// let layer = tonic_layers::deadline::EnforceDeadlineLayer::new().lenient_timeouts(true);
     /// ```
     pub fn lenient_timeouts(mut self, on: bool) -> Self {
         self.lenient_timeouts = on;
@@ -79,18 +79,18 @@ impl DeadlineLayer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let layer = tonic_layers::deadline::DeadlineLayer::new().min_budget(Duration::from_millis(100));
+    /// let layer = tonic_layers::deadline::EnforceDeadlineLayer::new().min_budget(Duration::from_millis(100));
     /// ```
     pub fn min_budget(mut self, budget: Duration) -> Self {
         self.min_budget = Some(budget);
         self
     }
 
-    /// The same guard for one method path, overriding [`DeadlineLayer::min_budget`].
+    /// The same guard for one method path, overriding [`EnforceDeadlineLayer::min_budget`].
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let layer = tonic_layers::deadline::DeadlineLayer::new()
+    /// let layer = tonic_layers::deadline::EnforceDeadlineLayer::new()
     ///     .min_budget_for("/pb.Greeter/SayHello", Duration::from_millis(50));
     /// ```
     pub fn min_budget_for(mut self, path: impl Into<String>, budget: Duration) -> Self {
@@ -110,10 +110,10 @@ impl DeadlineLayer {
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// use std::time::Duration;
-    /// use tonic_layers::deadline::{Deadline, DeadlineLayer};
+    /// use tonic_layers::deadline::{Deadline, EnforceDeadlineLayer};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("grpc-timeout", "2S".parse().unwrap());
-    /// let layer = DeadlineLayer::new();
+    /// let layer = EnforceDeadlineLayer::new();
     /// assert_eq!(layer.admit("/a.B/C", &headers).unwrap(), Some(Deadline::after(Duration::from_secs(2))));
     /// headers.insert("grpc-timeout", "2 S".parse().unwrap());
     /// assert_eq!(layer.admit("/a.B/C", &headers).unwrap_err().code(), tonic::Code::Internal);
@@ -147,34 +147,34 @@ impl DeadlineLayer {
     }
 }
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = DeadlineService<S>;
+impl<S> Layer<S> for EnforceDeadlineLayer {
+    type Service = EnforceDeadline<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService {
+        EnforceDeadline {
             inner,
             layer: self.clone(),
         }
     }
 }
 
-/// The service [`DeadlineLayer`] makes.
+/// The service [`EnforceDeadlineLayer`] makes.
 ///
 /// ```
-/// use tonic_layers::deadline::{DeadlineLayer, DeadlineService};
+/// use tonic_layers::deadline::{EnforceDeadlineLayer, EnforceDeadline};
 /// use tower::Layer;
-/// let svc: DeadlineService<()> = DeadlineLayer::new().layer(());
+/// let svc: EnforceDeadline<()> = EnforceDeadlineLayer::new().layer(());
 /// ```
 #[derive(Clone, Debug)]
-pub struct DeadlineService<S> {
+pub struct EnforceDeadline<S> {
     inner: S,
-    layer: DeadlineLayer,
+    layer: EnforceDeadlineLayer,
 }
 
-/// The future of [`DeadlineService`].
+/// The future of [`EnforceDeadline`].
 pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<GrpcResponse, E>> + Send>>;
 
-impl<S, B> Service<http::Request<B>> for DeadlineService<S>
+impl<S, B> Service<http::Request<B>> for EnforceDeadline<S>
 where
     S: Service<http::Request<B>, Response = GrpcResponse> + Clone + Send + 'static,
     S::Future: Send + 'static,

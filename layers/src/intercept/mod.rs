@@ -3,7 +3,7 @@
 //!
 //! | layer | side | what it does |
 //! |---|---|---|
-//! | [`TraceIdLayer`] | server | reads `trace-id` or generates one; [`current_trace_id`] in the handler's task, [`TraceIdValue`] in the extensions, a `tracing` span around the call |
+//! | [`SetTraceIdLayer`] | server | reads `trace-id` or generates one; [`current_trace_id`] in the handler's task, [`TraceId`] in the extensions, a `tracing` span around the call |
 //! | [`PropagateTraceIdLayer`] | client | adds the current trace id to outbound calls |
 //! | [`LoggingLayer`] | both | logs the start (method, shape, redacted metadata), every message each way (index, size, optionally decoded), and the end (status, duration) |
 //! | [`AuthLayer`] | server | bearer token → [`TokenValidator`] → identity in the extensions, or UNAUTHENTICATED / PERMISSION_DENIED |
@@ -18,7 +18,7 @@
 //! In `tower::ServiceBuilder` the first layer is the outermost: it sees the request first
 //! and the response last. On a server, use:
 //!
-//! 1. **[`TraceIdLayer`] first**: it puts the id (given or generated) in the request
+//! 1. **[`SetTraceIdLayer`] first**: it puts the id (given or generated) in the request
 //!    extensions before the other layers run, so the logging layer writes it on every
 //!    line of the call (auth refusals included), and the handler reads it.
 //! 2. **[`LoggingLayer`]** next: it logs every call that arrives, with its (redacted)
@@ -26,7 +26,7 @@
 //! 3. **[`AuthLayer`]** inside the logging: a refused call's body is never read, so the
 //!    logging layer, which logs messages as the handler reads them, never logs (or
 //!    decodes) the messages of a caller that did not authenticate.
-//! 4. **[`DeadlineLayer`](crate::deadline::DeadlineLayer)** innermost, next to the
+//! 4. **[`EnforceDeadlineLayer`](crate::deadline::EnforceDeadlineLayer)** innermost, next to the
 //!    handler: its DEADLINE_EXCEEDED ends the call inside the logging layer, so the log
 //!    shows status 4 (outside it, the log would only see the call dropped), and
 //!    unauthenticated calls are refused before any deadline work.
@@ -39,9 +39,9 @@
 //!
 //! ```
 //! # use grpc_chaos::pb::{HelloReply, HelloRequest};
-//! use tonic_layers::deadline::{DeadlineLayer, PropagateDeadlineLayer};
+//! use tonic_layers::deadline::{EnforceDeadlineLayer, PropagateDeadlineLayer};
 //! use tonic_layers::intercept::{
-//!     AuthLayer, Identity, LoggingLayer, PropagateTraceIdLayer, StaticTokens, TraceIdLayer,
+//!     AuthLayer, Identity, LoggingLayer, PropagateTraceIdLayer, StaticTokens, SetTraceIdLayer,
 //! };
 //! use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 //! use tonic::{Request, Response, Status};
@@ -65,10 +65,10 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! // A server: trace id, logging, auth, deadline, then the service.
 //! let layers = tower::ServiceBuilder::new()
-//!     .layer(TraceIdLayer::new())
+//!     .layer(SetTraceIdLayer::new())
 //!     .layer(LoggingLayer::new())
 //!     .layer(AuthLayer::new(StaticTokens::new().token("s3cret", "alice")))
-//!     .layer(DeadlineLayer::new())
+//!     .layer(EnforceDeadlineLayer::new())
 //!     .into_inner();
 //! let router = tonic::transport::Server::builder()
 //!     .layer(layers)
@@ -100,6 +100,6 @@ pub use auth::{
 pub use logging::{Logging, LoggingLayer, ResponseFuture as LoggingResponseFuture};
 pub use trace_id::{
     current_trace_id, propagate_trace_id_interceptor, trace_id_interceptor, with_trace_id,
-    PropagateTraceId, PropagateTraceIdInterceptor, PropagateTraceIdLayer, TraceId,
-    TraceIdInterceptor, TraceIdLayer, TraceIdValue, DEFAULT_TRACE_HEADER,
+    PropagateTraceId, PropagateTraceIdInterceptor, PropagateTraceIdLayer, SetTraceId,
+    SetTraceIdLayer, TraceId, TraceIdInterceptor, DEFAULT_TRACE_HEADER,
 };

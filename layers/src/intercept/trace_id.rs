@@ -43,11 +43,11 @@ pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
 /// The trace id of a call, in its request extensions.
 ///
 /// ```
-/// let id = tonic_layers::intercept::TraceIdValue("abc".into());
+/// let id = tonic_layers::intercept::TraceId("abc".into());
 /// assert_eq!(id.0, "abc");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceIdValue(pub String);
+pub struct TraceId(pub String);
 
 /// A new random id: 32 hex digits, unique within the process.
 ///
@@ -76,20 +76,20 @@ fn header_name(name: &str) -> HeaderName {
 ///
 /// [`current_trace_id`] and the span cover the handler's future (and inner layers'
 /// `call`). A response stream is polled by hyper after the handler has returned, outside
-/// that scope: code in a stream should take the id from the request's [`TraceIdValue`]
+/// that scope: code in a stream should take the id from the request's [`TraceId`]
 /// before returning the stream.
 ///
 /// ```
-/// let layer = tonic_layers::intercept::TraceIdLayer::new().header("x-trace-id");
+/// let layer = tonic_layers::intercept::SetTraceIdLayer::new().header("x-trace-id");
 /// // tonic::transport::Server::builder().layer(layer) …
 /// ```
 #[derive(Clone, Debug)]
 #[must_use = "a layer does nothing until it wraps a service"]
-pub struct TraceIdLayer {
+pub struct SetTraceIdLayer {
     header: HeaderName,
 }
 
-impl Default for TraceIdLayer {
+impl Default for SetTraceIdLayer {
     fn default() -> Self {
         Self {
             header: HeaderName::from_static(DEFAULT_TRACE_HEADER),
@@ -97,11 +97,11 @@ impl Default for TraceIdLayer {
     }
 }
 
-impl TraceIdLayer {
+impl SetTraceIdLayer {
     /// Reads `trace-id`.
     ///
     /// ```
-    /// let layer = tonic_layers::intercept::TraceIdLayer::new();
+    /// let layer = tonic_layers::intercept::SetTraceIdLayer::new();
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -110,7 +110,7 @@ impl TraceIdLayer {
     /// Reads another header (an invalid name keeps `trace-id`).
     ///
     /// ```
-    /// let layer = tonic_layers::intercept::TraceIdLayer::new().header("x-request-id");
+    /// let layer = tonic_layers::intercept::SetTraceIdLayer::new().header("x-request-id");
     /// ```
     pub fn header(mut self, name: &str) -> Self {
         self.header = header_name(name);
@@ -118,31 +118,31 @@ impl TraceIdLayer {
     }
 }
 
-impl<S> Layer<S> for TraceIdLayer {
-    type Service = TraceId<S>;
+impl<S> Layer<S> for SetTraceIdLayer {
+    type Service = SetTraceId<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceId {
+        SetTraceId {
             inner,
             header: self.header.clone(),
         }
     }
 }
 
-/// The service [`TraceIdLayer`] makes.
+/// The service [`SetTraceIdLayer`] makes.
 ///
 /// ```
-/// use tonic_layers::intercept::{TraceId, TraceIdLayer};
+/// use tonic_layers::intercept::{SetTraceId, SetTraceIdLayer};
 /// use tower::Layer;
-/// let svc: TraceId<()> = TraceIdLayer::new().layer(());
+/// let svc: SetTraceId<()> = SetTraceIdLayer::new().layer(());
 /// ```
 #[derive(Clone, Debug)]
-pub struct TraceId<S> {
+pub struct SetTraceId<S> {
     inner: S,
     header: HeaderName,
 }
 
-impl<S, B> Service<http::Request<B>> for TraceId<S>
+impl<S, B> Service<http::Request<B>> for SetTraceId<S>
 where
     S: Service<http::Request<B>>,
     S::Future: Send + 'static,
@@ -168,7 +168,7 @@ where
                 request.headers_mut().insert(self.header.clone(), value);
             }
         }
-        request.extensions_mut().insert(TraceIdValue(id.clone()));
+        request.extensions_mut().insert(TraceId(id.clone()));
         let span = tracing::info_span!("grpc_call", trace_id = %id, method = %request.uri().path());
         // Inner layers' synchronous `call` code sees the id and the span too.
         let inner = &mut self.inner;
@@ -332,11 +332,11 @@ impl tonic::service::Interceptor for PropagateTraceIdInterceptor {
 }
 
 /// The server-side tonic [`Interceptor`](tonic::service::Interceptor) form of
-/// [`TraceIdLayer`], made by [`trace_id_interceptor`]: it reads or generates the id and
-/// puts a [`TraceIdValue`] in the request extensions.
+/// [`SetTraceIdLayer`], made by [`trace_id_interceptor`]: it reads or generates the id and
+/// puts a [`TraceId`] in the request extensions.
 ///
 /// An interceptor cannot wrap the handler's future, so it cannot set
-/// [`current_trace_id`] or a span: use [`TraceIdLayer`] for those.
+/// [`current_trace_id`] or a span: use [`SetTraceIdLayer`] for those.
 ///
 /// ```
 /// let interceptor = tonic_layers::intercept::trace_id_interceptor().header("x-request-id");
@@ -362,11 +362,11 @@ impl TraceIdInterceptor {
 /// `GreeterServer::with_interceptor(svc, trace_id_interceptor())`.
 ///
 /// ```
-/// use tonic_layers::intercept::{trace_id_interceptor, TraceIdValue};
+/// use tonic_layers::intercept::{trace_id_interceptor, TraceId};
 /// use tonic::service::Interceptor;
 ///
 /// let request = trace_id_interceptor().call(tonic::Request::new(())).unwrap();
-/// let id = request.extensions().get::<TraceIdValue>().unwrap();
+/// let id = request.extensions().get::<TraceId>().unwrap();
 /// assert_eq!(id.0.len(), 32);
 /// assert_eq!(request.metadata().get("trace-id").unwrap(), id.0.as_str());
 /// ```
@@ -397,7 +397,7 @@ impl tonic::service::Interceptor for TraceIdInterceptor {
                 id
             }
         };
-        request.extensions_mut().insert(TraceIdValue(id));
+        request.extensions_mut().insert(TraceId(id));
         Ok(request)
     }
 }

@@ -108,6 +108,7 @@ impl Plan {
 /// # }
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct RetryLayer {
     plan: Arc<Plan>,
     buffer_limit: usize,

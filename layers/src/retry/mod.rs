@@ -87,6 +87,7 @@ pub const PUSHBACK: &str = "grpc-retry-pushback-ms";
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
@@ -95,11 +96,22 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Attempt `number` (1 for the first) with `timeout` left, as the retry loop makes
+    /// them; for unit tests of an attempt function.
+    ///
+    /// ```
+    /// let attempt = tonic_layers::retry::Attempt::new(1, None);
+    /// assert_eq!((attempt.number, attempt.timeout), (1, None));
+    /// ```
+    pub fn new(number: u32, timeout: Option<Duration>) -> Self {
+        Self { number, timeout }
+    }
+
     /// Sets the request's timeout to the budget left, and `grpc-previous-rpc-attempts`
     /// on every attempt after the first.
     ///
     /// ```
-    /// let attempt = tonic_layers::retry::Attempt { number: 2, timeout: None };
+    /// let attempt = tonic_layers::retry::Attempt::new(2, None);
     /// let mut request = tonic::Request::new(());
     /// attempt.apply(&mut request);
     /// assert_eq!(request.metadata().get("grpc-previous-rpc-attempts").unwrap(), "1");

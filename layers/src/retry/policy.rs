@@ -76,6 +76,7 @@ impl fmt::Display for PolicyField {
 /// assert_eq!(err.to_string(), "initialBackoff is missing; A6 requires it");
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// A field A6 requires was never set on the builder.
     Missing(PolicyField),

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 /// assert!(matches!(RetryThrottle::new(10, -1.0), Err(ThrottleError::TokenRatio(r)) if r == -1.0));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ThrottleError {
     /// `maxTokens` must be in 1..=1000.
     MaxTokens(u32),

@@ -100,6 +100,7 @@ pub(super) struct Config {
 /// # }
 /// ```
 #[derive(Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct LoggingLayer {
     pub(super) config: Arc<Config>,
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::layer::{Config, Decoder, Side};
 use super::TARGET;
 use crate::framing::Message;
-use crate::intercept::TraceIdValue;
+use crate::intercept::TraceId;
 
 /// What one call's log shares between its request and response bodies.
 pub(super) struct CallLog {
@@ -48,7 +48,7 @@ impl CallLog {
             uri: request.uri().clone(),
             trace_id: request
                 .extensions()
-                .get::<TraceIdValue>()
+                .get::<TraceId>()
                 .map(|t| t.0.as_str().into()),
             start: Instant::now(),
             messages,
