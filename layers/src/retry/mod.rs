@@ -51,12 +51,16 @@
 //! # }
 //! ```
 
+mod builder;
+mod error;
 mod hedging;
 mod layer;
 mod policy;
 mod replay;
 mod run;
+mod service;
 mod throttle;
+mod verdict;
 
 use std::future::Future;
 use std::time::Duration;
@@ -67,9 +71,12 @@ use crate::deadline::Deadline;
 use run::Verdict;
 
 pub use hedging::{call_with_hedging, HedgingPolicy, HedgingPolicyBuilder};
-pub use layer::{ResponseFuture, Retry, RetryLayer, DEFAULT_BUFFER_LIMIT};
+pub use layer::{RetryLayer, DEFAULT_BUFFER_LIMIT};
+pub use service::{ResponseFuture, Retry};
 
-pub use policy::{PolicyError, PolicyField, RetryPolicy, RetryPolicyBuilder, MAX_ATTEMPTS_CAP};
+pub use builder::RetryPolicyBuilder;
+pub use error::{PolicyError, PolicyField, MAX_ATTEMPTS_CAP};
+pub use policy::RetryPolicy;
 pub use throttle::{RetryThrottle, ThrottleError};
 
 /// The header that tells a server how many attempts came before (absent on the first).
