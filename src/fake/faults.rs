@@ -24,7 +24,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
-use super::reply::{Ending, Script};
+use super::script::{Ending, Script};
 use crate::metadata::{decode_base64, header_name};
 
 const PREFIX: &str = "x-chaos-";

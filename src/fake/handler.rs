@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
-use super::matchers::CallRequest;
+use super::request::CallRequest;
 
 /// What a handler sends out, in order.
 #[derive(Debug)]

@@ -36,10 +36,12 @@ mod codec;
 pub mod faults;
 mod handler;
 mod journal;
-pub(crate) mod matchers;
+mod matchers;
 mod reason;
 mod registry;
-pub(crate) mod reply;
+mod reply;
+mod request;
+mod script;
 mod server;
 mod state;
 mod stub;
@@ -51,8 +53,10 @@ pub use journal::{CallEnding, DecodeMessageError, ReceivedCall};
 pub use matchers::{
     any, custom, deadline_absent, deadline_at_most, deadline_present, message, message_eq,
     metadata, metadata_absent, metadata_bin, metadata_exists, metadata_regex, method, path_regex,
-    service, CallRequest, Match,
+    service, Match,
 };
-pub use reply::{Reason, Reply, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+pub use reason::Reason;
+pub use reply::{Reply, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+pub use request::CallRequest;
 pub use server::FakeServer;
 pub use stub::{Stub, StubBuilder, StubGuard, Times, VerificationError};

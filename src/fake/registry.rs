@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use super::journal::{Journal, ReceivedCall};
-use super::matchers::CallRequest;
-use super::reply::Script;
+use super::request::CallRequest;
+use super::script::Script;
 use super::stub::{Mounted, Stub, VerificationError};
 
 /// How many stubs an UNIMPLEMENTED message lists as the closest.

@@ -1,19 +1,15 @@
-//! Replies: what a stub answers, step by step.
+//! Replies: what a stub answers, built step by step: the [`Reply`] API.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
 use tonic::{Code, Status};
 
 use super::handler::{CallHandle, Handler};
-use super::matchers::CallRequest;
-use crate::metadata::{encode_binary, header_name};
-use crate::rng::SplitMix64;
-
-pub use super::reason::Reason;
+use super::reason::Reason;
+use super::request::CallRequest;
+use super::script::{add_ascii, add_binary, Ending, Kind, Script};
 
 /// The request header the interop suite's `custom_metadata` case expects echoed in the
 /// initial metadata ([`Reply::echo_test_metadata`]).
@@ -53,103 +49,6 @@ pub const INTEROP_ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 #[derive(Clone, Debug)]
 #[must_use = "a reply does nothing until a stub responds with it"]
 pub struct Reply(Kind);
-
-#[derive(Clone)]
-enum Kind {
-    Script(Box<Script>),
-    Sequence {
-        replies: Vec<Reply>,
-        next: Arc<AtomicUsize>,
-    },
-    Chance {
-        seed: u64,
-        rng: Arc<Mutex<SplitMix64>>,
-        probability: f64,
-        hit: Box<Reply>,
-        miss: Box<Reply>,
-    },
-    Dynamic(Arc<Responder>),
-}
-
-type Responder = dyn Fn(&CallRequest) -> Reply + Send + Sync;
-
-impl std::fmt::Debug for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Kind::Script(s) => f.debug_tuple("Script").field(s).finish(),
-            Kind::Sequence { replies, .. } => f.debug_tuple("Sequence").field(replies).finish(),
-            Kind::Chance {
-                seed, probability, ..
-            } => f
-                .debug_struct("Chance")
-                .field("seed", seed)
-                .field("probability", probability)
-                .finish(),
-            Kind::Dynamic(_) => f.write_str("Dynamic"),
-        }
-    }
-}
-
-/// How a call ends once the messages are sent.
-#[derive(Clone, Debug)]
-pub(crate) enum Ending {
-    /// The handler's own result (only for handler replies).
-    FromHandler,
-    Status(Status),
-    Hang,
-    Reset(Reason),
-}
-
-/// One resolved reply: what the fake does for one call.
-#[derive(Clone, Debug)]
-pub(crate) struct Script {
-    pub(crate) header_delay: Duration,
-    pub(crate) headers: HeaderMap,
-    pub(crate) messages: Vec<(Duration, Bytes)>,
-    pub(crate) ending: Ending,
-    /// How long after the last message (or the headers) the ending comes.
-    pub(crate) ending_delay: Duration,
-    pub(crate) trailers: HeaderMap,
-    /// An async function that produces the messages and the status instead of
-    /// `messages` (which stays empty for handler replies).
-    pub(crate) handler: Option<Handler>,
-    /// At most this many messages are sent; then the ending comes at once (abort).
-    pub(crate) max_messages: Option<usize>,
-    /// Whether the request's `x-grpc-test-echo-initial` and
-    /// `x-grpc-test-echo-trailing-bin` are echoed (the interop `custom_metadata` case).
-    pub(crate) echo_test_metadata: bool,
-    /// Whether the ending waits for the client to half-close its request stream.
-    pub(crate) wait_for_half_close: bool,
-    /// Mistakes made while building (bad header names or values); the call fails with
-    /// INTERNAL naming them instead of panicking in the builder.
-    pub(crate) problems: Vec<String>,
-}
-
-impl Script {
-    pub(crate) fn from_status(status: Status) -> Self {
-        Self::new(Ending::Status(status))
-    }
-
-    pub(crate) fn hang() -> Self {
-        Self::new(Ending::Hang)
-    }
-
-    fn new(ending: Ending) -> Self {
-        Self {
-            header_delay: Duration::ZERO,
-            headers: HeaderMap::new(),
-            messages: Vec::new(),
-            ending,
-            ending_delay: Duration::ZERO,
-            trailers: HeaderMap::new(),
-            handler: None,
-            max_messages: None,
-            echo_test_metadata: false,
-            wait_for_half_close: true,
-            problems: Vec::new(),
-        }
-    }
-}
 
 impl Reply {
     fn script(script: Script) -> Self {
@@ -265,10 +164,7 @@ impl Reply {
                 "grpc-chaos: Reply::sequence was given no replies",
             );
         }
-        Self(Kind::Sequence {
-            replies,
-            next: Arc::new(AtomicUsize::new(0)),
-        })
+        Self(Kind::sequence(replies.into_iter().map(|r| r.0).collect()))
     }
 
     /// Answers with `hit` with the given probability and with `miss` otherwise, drawing
@@ -282,17 +178,12 @@ impl Reply {
     /// let r = Reply::chance(42, 0.3, Reply::error(Code::Unavailable, "flaky"), Reply::empty());
     /// ```
     pub fn chance(seed: u64, probability: f64, hit: Reply, miss: Reply) -> Self {
-        Self(Kind::Chance {
-            seed,
-            rng: Arc::new(Mutex::new(SplitMix64::new(seed))),
-            probability: if probability.is_nan() {
-                0.0
-            } else {
-                probability.clamp(0.0, 1.0)
-            },
-            hit: Box::new(hit),
-            miss: Box::new(miss),
-        })
+        let probability = if probability.is_nan() {
+            0.0
+        } else {
+            probability.clamp(0.0, 1.0)
+        };
+        Self(Kind::chance(seed, probability, hit.0, miss.0))
     }
 
     /// Builds the reply from the call itself: its method, metadata, timeout and first
@@ -311,7 +202,7 @@ impl Reply {
     /// });
     /// ```
     pub fn from_request(responder: impl Fn(&CallRequest) -> Reply + Send + Sync + 'static) -> Self {
-        Self(Kind::Dynamic(Arc::new(responder)))
+        Self(Kind::Dynamic(Arc::new(move |req| responder(req).0)))
     }
 
     /// Builds the reply from the first request message decoded as `T`; a request that
@@ -545,123 +436,22 @@ impl Reply {
 
     /// Applies a change to every script this reply may resolve to.
     fn map(self, f: impl Fn(&mut Script) + Clone + Send + Sync + 'static) -> Self {
-        match self.0 {
-            Kind::Script(mut s) => {
-                f(&mut s);
-                Self(Kind::Script(s))
-            }
-            Kind::Sequence { replies, next } => Self(Kind::Sequence {
-                replies: replies.into_iter().map(|r| r.map(f.clone())).collect(),
-                next,
-            }),
-            Kind::Chance {
-                seed,
-                rng,
-                probability,
-                hit,
-                miss,
-            } => Self(Kind::Chance {
-                seed,
-                rng,
-                probability,
-                hit: Box::new(hit.map(f.clone())),
-                miss: Box::new(miss.map(f)),
-            }),
-            Kind::Dynamic(responder) => {
-                Self::from_request(move |req| responder(req).map(f.clone()))
-            }
-        }
+        Self(self.0.map(f))
     }
 
     /// Whether resolving needs the first request message.
-    pub(crate) fn needs_message(&self) -> bool {
-        match &self.0 {
-            Kind::Script(_) => false,
-            Kind::Sequence { replies, .. } => replies.iter().any(Reply::needs_message),
-            Kind::Chance { hit, miss, .. } => hit.needs_message() || miss.needs_message(),
-            Kind::Dynamic(_) => true,
-        }
+    pub(super) fn needs_message(&self) -> bool {
+        self.0.needs_message()
     }
 
     /// Picks the script for the next call (advancing sequences and random generators).
-    pub(crate) fn resolve(&self, request: &CallRequest) -> Script {
-        match &self.0 {
-            Kind::Script(s) => (**s).clone(),
-            Kind::Dynamic(responder) => responder(request).resolve(request),
-            Kind::Sequence { replies, next } => {
-                let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
-                replies[i].resolve(request)
-            }
-            Kind::Chance {
-                rng,
-                probability,
-                hit,
-                miss,
-                ..
-            } => {
-                let draw = rng.lock().unwrap_or_else(|p| p.into_inner()).next_f64();
-                if draw < *probability {
-                    hit.resolve(request)
-                } else {
-                    miss.resolve(request)
-                }
-            }
-        }
+    pub(super) fn resolve(&self, request: &CallRequest) -> Script {
+        self.0.resolve(request)
     }
 
     /// A short description for failure messages (names the seed of random replies).
-    pub(crate) fn describe(&self) -> String {
-        match &self.0 {
-            Kind::Script(s) => {
-                let ending = match &s.ending {
-                    Ending::Status(st) => format!("status {:?}", st.code()),
-                    Ending::FromHandler => "the handler's status".to_string(),
-                    Ending::Hang => "hang".to_string(),
-                    Ending::Reset(r) => format!("reset {r:?}"),
-                };
-                format!("{} message(s) then {ending}", s.messages.len())
-            }
-            Kind::Sequence { replies, .. } => format!("sequence of {} replies", replies.len()),
-            Kind::Chance {
-                seed, probability, ..
-            } => {
-                format!("chance {probability} (seed {seed})")
-            }
-            Kind::Dynamic(_) => "a reply built from the request".to_string(),
-        }
-    }
-}
-
-fn add_ascii(map: &mut HeaderMap, problems: &mut Vec<String>, what: &str, key: &str, value: &str) {
-    let name = match header_name(key, false) {
-        Ok(name) => name,
-        Err(e) => return problems.push(format!("{what} {e}")),
-    };
-    match HeaderValue::from_str(value) {
-        Ok(v) if value.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {
-            map.append(name, v);
-        }
-        _ => problems.push(format!(
-            "{what} {key:?}: value {value:?} is not printable ASCII (0x20-0x7E); use a -bin key for bytes"
-        )),
-    }
-}
-
-fn add_binary(
-    map: &mut HeaderMap,
-    problems: &mut Vec<String>,
-    what: &str,
-    key: &str,
-    value: &[u8],
-) {
-    match header_name(key, true) {
-        Ok(name) => {
-            // Base64 is always a valid header value.
-            if let Ok(v) = HeaderValue::from_str(&encode_binary(value)) {
-                map.append(name, v);
-            }
-        }
-        Err(e) => problems.push(format!("{what} {e}")),
+    pub(super) fn describe(&self) -> String {
+        self.0.describe()
     }
 }
 

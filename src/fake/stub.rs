@@ -4,8 +4,9 @@ use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use super::matchers::{BoxedMatch, CallRequest, Match};
+use super::matchers::{BoxedMatch, Match};
 use super::reply::Reply;
+use super::request::CallRequest;
 use super::server::FakeServer;
 use super::state::State;
 use super::ReceivedCall;

@@ -22,8 +22,8 @@ use tonic::metadata::MetadataMap;
 
 use super::faults::Faults;
 use super::journal::{CallEnding, ReceivedCall};
-use super::matchers::CallRequest;
-use super::reply::Reason;
+use super::reason::Reason;
+use super::request::CallRequest;
 use super::state::State;
 use crate::deadline::{deadline_exceeded, parse_grpc_timeout_bytes};
 use crate::metadata::check_request_size;

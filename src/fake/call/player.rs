@@ -16,8 +16,9 @@ use super::Event;
 use crate::fake::faults::{Faults, TIMEOUT_ECHO};
 use crate::fake::handler::{CallHandle, HandlerFuture, HandlerOut};
 use crate::fake::journal::{CallEnding, Recorder};
-use crate::fake::matchers::CallRequest;
-use crate::fake::reply::{Ending, Script, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+use crate::fake::reply::{INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
+use crate::fake::request::CallRequest;
+use crate::fake::script::{Ending, Script};
 use crate::fake::state::State;
 use crate::method::MethodShape;
 
