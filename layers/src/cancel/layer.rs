@@ -1,4 +1,4 @@
-//! The tower layer that gives each call on a tonic server its [`CallSignal`].
+//! The tower layer that gives each call on a tonic server its [`CallSignal`](super::CallSignal).
 
 use std::future::Future;
 use std::pin::Pin;
