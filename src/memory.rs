@@ -63,7 +63,6 @@ pub const URI: &str = "http://in-memory.invalid";
 /// # }
 /// ```
 pub fn channel(accept: impl Fn(DuplexStream) + Send + Sync + 'static) -> Channel {
-    let accept = std::sync::Arc::new(accept);
     Endpoint::from_static(URI).connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
         let (client, server) = tokio::io::duplex(PIPE_BUFFER);
         accept(server);

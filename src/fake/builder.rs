@@ -10,18 +10,34 @@ use tokio::net::TcpListener;
 use super::server::FakeServer;
 use super::state::State;
 use super::transport;
+use crate::deadline::EnforceDeadlineLayer;
 use crate::method::MethodShape;
 
 /// How a fake server behaves beyond its stubs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Options {
     /// Call shapes by path, for the "call started" log; others log as unknown.
     pub(crate) shapes: HashMap<String, MethodShape>,
     pub(crate) enforce_deadlines: bool,
-    pub(crate) reject_malformed_timeouts: bool,
+    /// The deadline layer's admission rules: strict or lenient `grpc-timeout`.
+    pub(crate) admission: EnforceDeadlineLayer,
     pub(crate) fault_headers: bool,
     pub(crate) journal_limit: Option<usize>,
     pub(crate) metadata_limit: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            shapes: HashMap::new(),
+            enforce_deadlines: false,
+            // The plain fake only observes: a malformed timeout is recorded, not refused.
+            admission: EnforceDeadlineLayer::new().lenient_timeouts(true),
+            fault_headers: false,
+            journal_limit: None,
+            metadata_limit: None,
+        }
+    }
 }
 
 /// Builds a [`FakeServer`] with options. Every option is off by default, so that the
@@ -61,7 +77,7 @@ impl FakeServerBuilder {
     /// let b = grpc_chaos::fake::FakeServer::builder().lenient_timeouts(false);
     /// ```
     pub fn lenient_timeouts(mut self, on: bool) -> Self {
-        self.options.reject_malformed_timeouts = !on;
+        self.options.admission = self.options.admission.lenient_timeouts(on);
         self
     }
 

@@ -7,14 +7,11 @@ use super::faults::FailFirstCounts;
 use super::journal::Journal;
 use super::registry::Registry;
 use super::transport::Connections;
-use crate::deadline::EnforceDeadlineLayer;
 
 /// One server's shared state; every connection and call holds an `Arc` of it.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) options: Options,
-    /// The deadline layer's admission rules (strict or lenient `grpc-timeout`).
-    pub(crate) deadlines: EnforceDeadlineLayer,
     pub(crate) stubs: Registry,
     pub(crate) journal: Arc<Journal>,
     pub(crate) connections: Connections,
@@ -25,8 +22,6 @@ impl State {
     pub(crate) fn new(options: Options) -> Self {
         let journal = Arc::new(Journal::with_limit(options.journal_limit));
         Self {
-            deadlines: EnforceDeadlineLayer::new()
-                .lenient_timeouts(!options.reject_malformed_timeouts),
             stubs: Registry::new(Arc::clone(&journal)),
             journal,
             options,

@@ -309,24 +309,26 @@ impl Ctx<'_> {
     }
 
     fn reason(&self, name: &Spanned<String>) -> Built<Reason> {
-        let reason = match name.get_ref().as_str() {
-            "NO_ERROR" => Reason::NO_ERROR,
-            "PROTOCOL_ERROR" => Reason::PROTOCOL_ERROR,
-            "INTERNAL_ERROR" => Reason::INTERNAL_ERROR,
-            "FLOW_CONTROL_ERROR" => Reason::FLOW_CONTROL_ERROR,
-            "REFUSED_STREAM" => Reason::REFUSED_STREAM,
-            "CANCEL" => Reason::CANCEL,
-            "ENHANCE_YOUR_CALM" => Reason::ENHANCE_YOUR_CALM,
-            "INADEQUATE_SECURITY" => Reason::INADEQUATE_SECURITY,
-            _ => {
-                return Err(self.at(
+        // The codes a stream reset can mean something by; the names are Reason's own.
+        const ALLOWED: [Reason; 8] = [
+            Reason::CANCEL,
+            Reason::REFUSED_STREAM,
+            Reason::ENHANCE_YOUR_CALM,
+            Reason::INTERNAL_ERROR,
+            Reason::NO_ERROR,
+            Reason::PROTOCOL_ERROR,
+            Reason::FLOW_CONTROL_ERROR,
+            Reason::INADEQUATE_SECURITY,
+        ];
+        Reason::from_name(name.get_ref())
+            .filter(|r| ALLOWED.contains(r))
+            .ok_or_else(|| {
+                self.at(
                     name,
                     "expected an HTTP/2 error code: CANCEL, REFUSED_STREAM, ENHANCE_YOUR_CALM, INTERNAL_ERROR, \
                      NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR or INADEQUATE_SECURITY",
-                ))
-            }
-        };
-        Ok(reason)
+                )
+            })
     }
 }
 

@@ -85,7 +85,7 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         Some(limit) => check_request_size(&parts.headers, limit),
         None => Ok(()),
     }
-    .and_then(|()| state.deadlines.admit(&method, &parts.headers));
+    .and_then(|()| state.options.admission.admit(&method, &parts.headers));
     let faults = if state.options.fault_headers {
         Faults::parse(&parts.headers)
     } else {

@@ -80,31 +80,20 @@ impl CallLog {
             .and_then(|c| c.parse::<i32>().ok());
         let status = Status(code_number);
         let message = message.map(percent_decode).unwrap_or_default();
-        if self.messages {
-            tracing::info!(
-                target: TARGET,
-                side = self.side.as_str(),
-                method = %self.uri.path(),
-                trace_id = %Opt(self.trace_id.as_deref()),
-                grpc_status = %status,
-                grpc_message = %message,
-                requests = self.requests.load(Ordering::Relaxed),
-                responses = self.responses.load(Ordering::Relaxed),
-                duration = ?duration,
-                "call ended: {status} after {duration:?}"
-            );
-        } else {
-            tracing::info!(
-                target: TARGET,
-                side = self.side.as_str(),
-                method = %self.uri.path(),
-                trace_id = %Opt(self.trace_id.as_deref()),
-                grpc_status = %status,
-                grpc_message = %message,
-                duration = ?duration,
-                "call ended: {status} after {duration:?}"
-            );
-        }
+        // The message counts are known (and logged) only when messages are counted.
+        let count = |n: &AtomicU64| self.messages.then(|| n.load(Ordering::Relaxed));
+        tracing::info!(
+            target: TARGET,
+            side = self.side.as_str(),
+            method = %self.uri.path(),
+            trace_id = %Opt(self.trace_id.as_deref()),
+            grpc_status = %status,
+            grpc_message = %message,
+            requests = count(&self.requests),
+            responses = count(&self.responses),
+            duration = ?duration,
+            "call ended: {status} after {duration:?}"
+        );
     }
 
     /// Logs an end without a status: the call failed below gRPC.
