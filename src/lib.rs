@@ -36,7 +36,11 @@ pub use tonic_layers;
 pub use tonic_layers::{cancel, deadline, framing, intercept, metadata, method, retry, rng};
 
 pub mod memory;
-pub mod watchdog;
+pub mod testing;
+
+/// Makes an `async fn` a test that cannot hang: paused time, a virtual-time limit and a
+/// wall-clock watchdog, both named after the test. See [`testing`].
+pub use grpc_chaos_macros::test;
 
 pub mod fake;
 

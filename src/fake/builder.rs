@@ -4,12 +4,14 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use super::server::FakeServer;
 use super::state::State;
 use super::transport;
+use super::wait::DEFAULT_WAIT_LIMIT;
 use crate::deadline::EnforceDeadlineLayer;
 use crate::method::MethodShape;
 
@@ -24,6 +26,8 @@ pub(crate) struct Options {
     pub(crate) fault_headers: bool,
     pub(crate) journal_limit: Option<usize>,
     pub(crate) metadata_limit: Option<usize>,
+    /// How long the journal's waits last before they fail.
+    pub(crate) wait_limit: Duration,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
             fault_headers: false,
             journal_limit: None,
             metadata_limit: None,
+            wait_limit: DEFAULT_WAIT_LIMIT,
         }
     }
 }
@@ -113,6 +118,19 @@ impl FakeServerBuilder {
     /// ```
     pub fn metadata_limit(mut self, bytes: usize) -> Self {
         self.options.metadata_limit = Some(bytes);
+        self
+    }
+
+    /// How long [`FakeServer::wait_for_calls`], [`FakeServer::wait_for_ended_calls`] and
+    /// [`FakeServer::wait_for_idle`] wait on the tokio clock before they fail with the
+    /// calls received so far (60 s by default). Under paused time the clock jumps to the
+    /// limit as soon as nothing else can happen.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().wait_limit(std::time::Duration::from_secs(3_600));
+    /// ```
+    pub fn wait_limit(mut self, limit: Duration) -> Self {
+        self.options.wait_limit = limit;
         self
     }
 

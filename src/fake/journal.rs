@@ -334,8 +334,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Each call's entry has a lock of its own, which only its recorder writes; the list
 /// holds the entries. Clearing or trimming the list therefore never disturbs a call in
 /// flight: it goes on recording into an entry nobody lists any more.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Journal {
+    /// The tokio instant the journal was made: failure messages give times from it.
+    origin: Instant,
     calls: Mutex<VecDeque<Entry>>,
     next_id: AtomicUsize,
     /// At most this many calls are kept (the oldest go first); `None` keeps all.
@@ -347,9 +349,23 @@ pub(crate) struct Journal {
 impl Journal {
     pub(crate) fn with_limit(limit: Option<usize>) -> Self {
         Self {
+            origin: Instant::now(),
+            calls: Mutex::default(),
+            next_id: AtomicUsize::default(),
             limit,
-            ..Self::default()
+            changed: Notify::new(),
+            live: AtomicUsize::default(),
         }
+    }
+
+    /// One line per call, for failure messages.
+    pub(crate) fn summaries(&self) -> Vec<String> {
+        self.summarise(&self.snapshot())
+    }
+
+    /// One line for each of `calls`, with times from the journal's start.
+    pub(crate) fn summarise(&self, calls: &[ReceivedCall]) -> Vec<String> {
+        calls.iter().map(|c| c.summary(self.origin)).collect()
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
@@ -366,11 +382,19 @@ impl Journal {
         self.live.load(Ordering::SeqCst)
     }
 
-    /// Waits until `ready` holds for the journal, then returns a snapshot.
+    /// Waits until `ready` holds for the journal, then returns a snapshot; after
+    /// `limit` on the tokio clock, gives up with the calls received so far.
     pub(crate) async fn wait_until(
         &self,
+        limit: Duration,
         ready: impl Fn(&[ReceivedCall]) -> bool,
-    ) -> Vec<ReceivedCall> {
+    ) -> Result<Vec<ReceivedCall>, Vec<ReceivedCall>> {
+        tokio::time::timeout(limit, self.wait_for(ready))
+            .await
+            .map_err(|_| self.snapshot())
+    }
+
+    async fn wait_for(&self, ready: impl Fn(&[ReceivedCall]) -> bool) -> Vec<ReceivedCall> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);

@@ -46,6 +46,7 @@ mod server;
 mod state;
 mod stub;
 mod transport;
+mod wait;
 
 pub use builder::FakeServerBuilder;
 pub use handler::CallHandle;
@@ -60,3 +61,4 @@ pub use reply::{Reply, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
 pub use request::CallRequest;
 pub use server::FakeServer;
 pub use stub::{Stub, StubBuilder, StubGuard, Times, VerificationError};
+pub use wait::{WaitTimeout, DEFAULT_WAIT_LIMIT};

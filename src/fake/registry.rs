@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::time::Instant;
 use tonic::Status;
 
 use super::journal::{Journal, ReceivedCall};
@@ -21,8 +20,6 @@ pub(crate) struct Registry {
     stubs: Mutex<Vec<Mounted>>,
     next_stub: AtomicU64,
     journal: Arc<Journal>,
-    /// The tokio instant the server was made: failure messages give times from it.
-    origin: Instant,
 }
 
 impl Registry {
@@ -31,7 +28,6 @@ impl Registry {
             stubs: Mutex::new(Vec::new()),
             next_stub: AtomicU64::new(0),
             journal,
-            origin: Instant::now(),
         }
     }
 
@@ -107,12 +103,7 @@ impl Registry {
         if unmet.is_empty() {
             return Ok(());
         }
-        let calls = self
-            .journal
-            .snapshot()
-            .iter()
-            .map(|c| c.summary(self.origin))
-            .collect();
+        let calls = self.journal.summaries();
         Err(VerificationError::new(unmet, calls))
     }
 

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::AbortHandle;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -14,6 +15,7 @@ use super::journal::ReceivedCall;
 use super::state::State;
 use super::stub::VerificationError;
 use super::transport;
+use super::wait::{count, WaitTimeout};
 use crate::memory;
 
 /// A programmable fake gRPC server: stubs answer calls, the journal records them.
@@ -173,7 +175,14 @@ impl FakeServer {
         self.state.journal.snapshot()
     }
 
-    /// Waits until at least `n` calls have arrived (not necessarily ended).
+    /// Waits until at least `n` calls have arrived (not necessarily ended), and returns
+    /// every call.
+    ///
+    /// # Panics
+    /// When they have not come within the server's wait limit on the tokio clock
+    /// ([`FakeServerBuilder::wait_limit`], 60 s by default), with a message naming the
+    /// test and listing the calls received so far. Under paused time, a wait that cannot
+    /// end fails at once.
     ///
     /// ```
     /// # async fn f(server: grpc_chaos::fake::FakeServer) {
@@ -181,14 +190,39 @@ impl FakeServer {
     /// # }
     /// ```
     pub async fn wait_for_calls(&self, n: usize) -> Vec<ReceivedCall> {
-        self.state
-            .journal
-            .wait_until(|calls| calls.len() >= n)
+        or_panic(self.wait_for_calls_within(n, self.wait_limit()).await)
+    }
+
+    /// Waits up to `limit` on the tokio clock for at least `n` calls to arrive.
+    ///
+    /// # Errors
+    /// A [`WaitTimeout`] with the calls received so far.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// let limit = std::time::Duration::from_secs(1);
+    /// assert!(server.wait_for_calls_within(1, limit).await.is_err());
+    /// # }
+    /// ```
+    pub async fn wait_for_calls_within(
+        &self,
+        n: usize,
+        limit: Duration,
+    ) -> Result<Vec<ReceivedCall>, WaitTimeout> {
+        let journal = &self.state.journal;
+        journal
+            .wait_until(limit, |calls| calls.len() >= n)
             .await
+            .map_err(|calls| self.timeout(count(n, "call"), limit, calls))
     }
 
     /// Waits until at least `n` calls have ended (a status, a reset or a client cancel is
     /// recorded), and returns every call.
+    ///
+    /// # Panics
+    /// As [`FakeServer::wait_for_calls`] does, when they have not ended within the wait
+    /// limit.
     ///
     /// ```
     /// # async fn f(server: grpc_chaos::fake::FakeServer) {
@@ -196,10 +230,34 @@ impl FakeServer {
     /// # }
     /// ```
     pub async fn wait_for_ended_calls(&self, n: usize) -> Vec<ReceivedCall> {
-        self.state
-            .journal
-            .wait_until(|calls| calls.iter().filter(|c| !c.ending.is_in_progress()).count() >= n)
+        or_panic(self.wait_for_ended_calls_within(n, self.wait_limit()).await)
+    }
+
+    /// Waits up to `limit` on the tokio clock for at least `n` calls to end.
+    ///
+    /// # Errors
+    /// A [`WaitTimeout`] with the calls received so far.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// let limit = std::time::Duration::from_secs(1);
+    /// assert!(server.wait_for_ended_calls_within(1, limit).await.is_err());
+    /// # }
+    /// ```
+    pub async fn wait_for_ended_calls_within(
+        &self,
+        n: usize,
+        limit: Duration,
+    ) -> Result<Vec<ReceivedCall>, WaitTimeout> {
+        let ended = |calls: &[ReceivedCall]| {
+            calls.iter().filter(|c| !c.ending.is_in_progress()).count() >= n
+        };
+        let journal = &self.state.journal;
+        journal
+            .wait_until(limit, ended)
             .await
+            .map_err(|calls| self.timeout(count(n, "ended call"), limit, calls))
     }
 
     /// Stops accepting TCP connections; open connections and their calls go on. Pair it
@@ -251,6 +309,10 @@ impl FakeServer {
 
     /// Waits until no call has a live handler (every call has ended and been dropped).
     ///
+    /// # Panics
+    /// As [`FakeServer::wait_for_calls`] does, when calls are still live after the wait
+    /// limit.
+    ///
     /// ```
     /// # async fn f(server: grpc_chaos::fake::FakeServer) {
     /// server.wait_for_idle().await;
@@ -259,7 +321,10 @@ impl FakeServer {
     /// ```
     pub async fn wait_for_idle(&self) {
         let journal = &self.state.journal;
-        journal.wait_until(|_| journal.live() == 0).await;
+        let limit = self.wait_limit();
+        let waited = journal.wait_until(limit, |_| journal.live() == 0).await;
+        let waited = waited.map_err(|calls| self.timeout("no live calls".into(), limit, calls));
+        or_panic(waited);
     }
 
     /// How many calls have a live handler right now (0 once every call has ended and
@@ -326,6 +391,25 @@ impl FakeServer {
     pub(crate) fn state(&self) -> &Arc<State> {
         &self.state
     }
+
+    fn wait_limit(&self) -> Duration {
+        self.state.options.wait_limit
+    }
+
+    fn timeout(
+        &self,
+        waited_for: String,
+        limit: Duration,
+        calls: Vec<ReceivedCall>,
+    ) -> WaitTimeout {
+        let summaries = self.state.journal.summarise(&calls);
+        WaitTimeout::new(waited_for, limit, calls, summaries)
+    }
+}
+
+/// The calls a bounded wait returned, or its panic with the calls received so far.
+fn or_panic<T>(waited: Result<T, WaitTimeout>) -> T {
+    waited.unwrap_or_else(|timeout| panic!("{timeout}"))
 }
 
 impl Drop for FakeServer {

@@ -185,7 +185,7 @@ async fn drive(shape: Shape, end: End, server: &FakeServer) -> (usize, Option<St
 }
 
 #[rstest]
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn every_shape_and_ending_is_seen_on_both_sides(
     #[values(
         Shape::Unary,
@@ -204,7 +204,6 @@ async fn every_shape_and_ending_is_seen_on_both_sides(
     )]
     end: End,
 ) {
-    let _w = watchdog("every_shape_and_ending_is_seen_on_both_sides");
     let server = FakeServer::in_memory();
     Stub::given(grpc_chaos::fake::method(shape.path()))
         .respond_with(reply_for(shape, end))

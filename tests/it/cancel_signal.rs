@@ -103,9 +103,8 @@ fn serve(work: Duration) -> (GreeterClient<Channel>, Log) {
     (GreeterClient::new(channel), log)
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_unary_handler_and_its_spawned_work_see_the_client_go_away() {
-    let _w = watchdog("a_unary_handler_and_its_spawned_work_see_the_client_go_away");
     let (mut client, log) = serve(Duration::from_secs(10));
     let t0 = Instant::now();
 
@@ -125,9 +124,8 @@ async fn a_unary_handler_and_its_spawned_work_see_the_client_go_away() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_stream_dropped_mid_way_fires_the_signal_at_that_instant() {
-    let _w = watchdog("a_stream_dropped_mid_way_fires_the_signal_at_that_instant");
     let (mut client, log) = serve(Duration::from_secs(10));
     let t0 = Instant::now();
 
@@ -150,9 +148,8 @@ async fn a_stream_dropped_mid_way_fires_the_signal_at_that_instant() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_call_that_completes_never_fires_the_signal() {
-    let _w = watchdog("a_call_that_completes_never_fires_the_signal");
     let (mut client, log) = serve(ms(100));
     let t0 = Instant::now();
 

@@ -111,9 +111,8 @@ fn fake_b() -> FakeServer {
     b
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_walkthrough_chain_leaves_b_exactly_three_seconds() {
-    let _w = watchdog("the_walkthrough_chain_leaves_b_exactly_three_seconds");
     let b = fake_b();
     let mut a = service_a(&b, None, EnforceDeadlineLayer::new());
     let t0 = Instant::now();
@@ -132,9 +131,8 @@ async fn the_walkthrough_chain_leaves_b_exactly_three_seconds() {
     assert_eq!(call.deadline, Some(t0 + Duration::from_secs(5)));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn per_hop_timeouts_give_b_a_deadline_past_the_callers() {
-    let _w = watchdog("per_hop_timeouts_give_b_a_deadline_past_the_callers");
     let b = fake_b();
     let mut a = service_a(
         &b,
@@ -154,9 +152,8 @@ async fn per_hop_timeouts_give_b_a_deadline_past_the_callers() {
     assert_eq!(call.deadline, Some(t0 + Duration::from_secs(7)));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_spent_budget_fails_locally_and_is_never_sent() {
-    let _w = watchdog("a_spent_budget_fails_locally_and_is_never_sent");
     let b = fake_b();
     let mut client = propagating(b.channel());
     let spent = Deadline::after(Duration::from_millis(10));
@@ -170,11 +167,8 @@ async fn a_spent_budget_fails_locally_and_is_never_sent() {
     assert!(b.received_calls().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_client_layer_ends_a_server_stream_at_its_deadline_and_the_fake_sees_the_cancel() {
-    let _w = watchdog(
-        "the_client_layer_ends_a_server_stream_at_its_deadline_and_the_fake_sees_the_cancel",
-    );
     let b = FakeServer::in_memory();
     let slow = (0..50).fold(Reply::stream(), |r, i| {
         r.then_message_after(ms(100), &reply(&i.to_string()))
@@ -209,9 +203,8 @@ async fn the_client_layer_ends_a_server_stream_at_its_deadline_and_the_fake_sees
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_client_layer_ends_client_and_bidi_streams_at_their_deadline() {
-    let _w = watchdog("the_client_layer_ends_client_and_bidi_streams_at_their_deadline");
     let b = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(Reply::hang())
@@ -272,9 +265,8 @@ async fn the_client_layer_ends_client_and_bidi_streams_at_their_deadline() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
-    let _w = watchdog("the_server_layer_ends_a_stream_after_headers_with_status_4");
     let b = fake_b();
     let mut a = service_a(&b, None, EnforceDeadlineLayer::new());
     let t0 = Instant::now();
@@ -292,9 +284,8 @@ async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
     assert_eq!(got, ["#1", "#2", "#3", "#4"]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_guard_refuses_calls_with_too_little_time_left() {
-    let _w = watchdog("the_guard_refuses_calls_with_too_little_time_left");
     let b = fake_b();
     let layer = EnforceDeadlineLayer::new()
         .min_budget(ms(100))
@@ -327,9 +318,8 @@ async fn the_guard_refuses_calls_with_too_little_time_left() {
     assert_eq!(refused.code(), Code::DeadlineExceeded);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn malformed_timeouts_are_internal_unless_lenient() {
-    let _w = watchdog("malformed_timeouts_are_internal_unless_lenient");
     let b = fake_b();
     let mut strict = service_a(&b, None, EnforceDeadlineLayer::new());
     let mut lenient = service_a(&b, None, EnforceDeadlineLayer::new().lenient_timeouts(true));

@@ -6,8 +6,6 @@ use grpc_chaos::fake::{message_eq, method, service, FakeServer, Reply, Stub};
 use tokio::time::Instant;
 use tonic::Code;
 
-use crate::support::*;
-
 #[allow(clippy::all, missing_docs)]
 mod inventory {
     tonic::include_proto!("shop.inventory.v1");
@@ -16,9 +14,8 @@ mod inventory {
 use inventory::inventory_client::InventoryClient;
 use inventory::{GetItemRequest, Item, StockLevel};
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_users_own_service_is_faked_with_its_own_prost_types() {
-    let _w = watchdog("a_users_own_service_is_faked_with_its_own_prost_types");
     let server = FakeServer::in_memory();
     let item = Item {
         sku: "A-1".into(),
@@ -86,9 +83,8 @@ async fn a_users_own_service_is_faked_with_its_own_prost_types() {
     assert_eq!(calls[2].response::<StockLevel>(1).unwrap().available, 2);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn raw_bytes_work_for_any_method_without_a_prost_type() {
-    let _w = watchdog("raw_bytes_work_for_any_method_without_a_prost_type");
     let server = FakeServer::in_memory();
     // Item { sku: "B" } encoded by hand: field 1, length-delimited, 1 byte.
     Stub::given(method("/shop.inventory.v1.Inventory/GetItem"))

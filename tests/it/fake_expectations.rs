@@ -5,12 +5,11 @@ use tonic::Code;
 
 use crate::support::*;
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 #[should_panic(
     expected = "grpc-chaos: 1 unmet expectation(s):\n- stub \"greeting\" (method == \"/pb.Greeter/SayHello\"; replies 1 message(s) then status Ok) expected exactly 2 call(s), received 1\nreceived calls (1):\n  #0 /pb.Greeter/SayHello at +"
 )]
 async fn an_unmet_expectation_panics_on_drop_listing_the_calls() {
-    let _w = watchdog("an_unmet_expectation_panics_on_drop_listing_the_calls");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("hi")))
@@ -21,12 +20,11 @@ async fn an_unmet_expectation_panics_on_drop_listing_the_calls() {
     server.wait_for_ended_calls(1).await;
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 #[should_panic(
     expected = "- stub \"scoped\" (any call; replies 0 message(s) then status Unavailable) expected at least 1 call(s), received 0\nreceived calls (0):"
 )]
 async fn a_scoped_guard_verifies_its_own_stub_when_dropped() {
-    let _w = watchdog("a_scoped_guard_verifies_its_own_stub_when_dropped");
     let server = FakeServer::in_memory();
     let guard = Stub::given(any())
         .respond_with(Reply::error(Code::Unavailable, "x"))
@@ -36,9 +34,8 @@ async fn a_scoped_guard_verifies_its_own_stub_when_dropped() {
     drop(guard);
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn a_scoped_stub_answers_only_while_its_guard_lives() {
-    let _w = watchdog("a_scoped_stub_answers_only_while_its_guard_lives");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("outer")))
@@ -72,10 +69,9 @@ async fn a_scoped_stub_answers_only_while_its_guard_lives() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 #[should_panic(expected = "the test's own failure")]
 async fn drop_does_not_verify_while_the_thread_is_already_panicking() {
-    let _w = watchdog("drop_does_not_verify_while_the_thread_is_already_panicking");
     let server = FakeServer::in_memory();
     Stub::given(any())
         .respond_with(Reply::empty())
@@ -85,9 +81,8 @@ async fn drop_does_not_verify_while_the_thread_is_already_panicking() {
     panic!("the test's own failure");
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn try_verify_reports_and_up_to_n_times_falls_through() {
-    let _w = watchdog("try_verify_reports_and_up_to_n_times_falls_through");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::error(Code::Unavailable, "first"))
@@ -122,9 +117,8 @@ async fn try_verify_reports_and_up_to_n_times_falls_through() {
     server.verify();
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn an_unmatched_call_with_no_stubs_says_so() {
-    let _w = watchdog("an_unmatched_call_with_no_stubs_says_so");
     let server = FakeServer::in_memory();
     let err = greeter(&server).say_hello(hello("a")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
@@ -134,9 +128,8 @@ async fn an_unmatched_call_with_no_stubs_says_so() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn reset_with_a_call_in_flight_keeps_recording_safely() {
-    let _w = watchdog("reset_with_a_call_in_flight_keeps_recording_safely");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::hang())
@@ -168,9 +161,8 @@ async fn reset_with_a_call_in_flight_keeps_recording_safely() {
     assert_eq!(calls[0].id, 1, "ids go on counting");
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn a_dropped_tcp_server_stops_answering() {
-    let _w = watchdog("a_dropped_tcp_server_stops_answering");
     let server = FakeServer::start().await;
     Stub::given(any())
         .respond_with(Reply::empty())

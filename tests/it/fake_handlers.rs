@@ -25,9 +25,8 @@ fn bidi_echo() -> Reply {
     })
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_bidi_handler_answers_each_request_as_it_arrives() {
-    let _w = watchdog("a_bidi_handler_answers_each_request_as_it_arrives");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_BIDI))
         .respond_with(bidi_echo().trailer("x-static", "t"))
@@ -65,9 +64,8 @@ async fn a_bidi_handler_answers_each_request_as_it_arrives() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_client_stream_handler_aggregates_until_half_close() {
-    let _w = watchdog("a_client_stream_handler_aggregates_until_half_close");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(Reply::handler(|mut call: CallHandle| async move {
@@ -90,9 +88,8 @@ async fn a_client_stream_handler_aggregates_until_half_close() {
     assert_eq!(response.into_inner().message, "Hello, Ada and Grace!");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn abort_after_cuts_a_handler_off_and_a_delay_comes_first() {
-    let _w = watchdog("abort_after_cuts_a_handler_off_and_a_delay_comes_first");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_BIDI))
         .respond_with(
@@ -122,10 +119,8 @@ async fn abort_after_cuts_a_handler_off_and_a_delay_comes_first() {
     assert_eq!(start.elapsed(), ms(110));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_handler_error_is_the_status_and_a_handler_hang_is_cancelled_by_the_client() {
-    let _w =
-        watchdog("a_handler_error_is_the_status_and_a_handler_hang_is_cancelled_by_the_client");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::handler(|mut call: CallHandle| async move {

@@ -28,9 +28,8 @@ async fn collect_timed(
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn server_stream_messages_arrive_after_their_own_delays_then_trailers() {
-    let _w = watchdog("server_stream_messages_arrive_after_their_own_delays_then_trailers");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(
@@ -67,9 +66,8 @@ async fn server_stream_messages_arrive_after_their_own_delays_then_trailers() {
     assert_eq!(call.ending.at(), Some(start + ms(160)));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn server_stream_aborts_after_n_messages_with_the_injected_status() {
-    let _w = watchdog("server_stream_aborts_after_n_messages_with_the_injected_status");
     let server = FakeServer::in_memory();
     let three = [reply("1"), reply("2"), reply("3")];
     Stub::given(method(SAY_HELLO_STREAM))
@@ -99,9 +97,8 @@ async fn server_stream_aborts_after_n_messages_with_the_injected_status() {
     assert_eq!(call.status_code(), Some(Code::Unavailable));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn server_stream_cancelled_mid_stream_records_instant_and_message_index() {
-    let _w = watchdog("server_stream_cancelled_mid_stream_records_instant_and_message_index");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(
@@ -134,9 +131,8 @@ async fn server_stream_cancelled_mid_stream_records_instant_and_message_index() 
     assert_eq!(server.live_calls(), 0);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn server_stream_reset_after_a_message_reaches_the_client() {
-    let _w = watchdog("server_stream_reset_after_a_message_reaches_the_client");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(
@@ -166,9 +162,8 @@ async fn server_stream_reset_after_a_message_reaches_the_client() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn client_stream_is_recorded_message_by_message_and_answered_at_half_close() {
-    let _w = watchdog("client_stream_is_recorded_message_by_message_and_answered_at_half_close");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(Reply::message(&reply("Hello, everyone!")).trailer("x-seen", "all"))
@@ -196,9 +191,8 @@ async fn client_stream_is_recorded_message_by_message_and_answered_at_half_close
     assert_eq!(received, names);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn client_stream_hang_then_client_deadline_records_how_far_it_got() {
-    let _w = watchdog("client_stream_hang_then_client_deadline_records_how_far_it_got");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(Reply::hang())
@@ -226,9 +220,8 @@ async fn client_stream_hang_then_client_deadline_records_how_far_it_got() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn bidi_stream_interleaves_replies_with_requests_and_ends_after_half_close() {
-    let _w = watchdog("bidi_stream_interleaves_replies_with_requests_and_ends_after_half_close");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_BIDI))
         .respond_with(
@@ -279,9 +272,8 @@ async fn bidi_stream_interleaves_replies_with_requests_and_ends_after_half_close
     assert_eq!(names, ["first", "second"]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn bidi_stream_abort_ends_the_call_while_the_client_still_sends() {
-    let _w = watchdog("bidi_stream_abort_ends_the_call_while_the_client_still_sends");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_BIDI))
         .respond_with(
@@ -312,9 +304,8 @@ async fn bidi_stream_abort_ends_the_call_while_the_client_still_sends() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn bidi_stream_hang_is_cancelled_by_the_client_at_an_exact_instant() {
-    let _w = watchdog("bidi_stream_hang_is_cancelled_by_the_client_at_an_exact_instant");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_BIDI))
         .respond_with(Reply::message(&reply("welcome")).then_hang())

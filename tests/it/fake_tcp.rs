@@ -8,9 +8,8 @@ use tonic::{Code, Status};
 
 use crate::support::*;
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn tcp_unary_with_delay_headers_and_trailers() {
-    let _w = watchdog("tcp_unary_with_delay_headers_and_trailers");
     let server = FakeServer::start().await;
     assert!(server.addr().unwrap().ip().is_loopback());
     Stub::given(method(SAY_HELLO))
@@ -32,9 +31,8 @@ async fn tcp_unary_with_delay_headers_and_trailers() {
     assert_eq!(response.into_inner().message, "tcp");
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn tcp_stream_abort_and_status() {
-    let _w = watchdog("tcp_stream_abort_and_status");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO_STREAM))
         .respond_with(
@@ -52,9 +50,8 @@ async fn tcp_stream_abort_and_status() {
     assert_eq!(stream.message().await.unwrap_err().code(), Code::DataLoss);
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn tcp_hang_cancelled_by_deadline_is_journaled() {
-    let _w = watchdog("tcp_hang_cancelled_by_deadline_is_journaled");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::hang())
@@ -83,9 +80,8 @@ async fn tcp_hang_cancelled_by_deadline_is_journaled() {
     assert_eq!(calls[0].grpc_timeout.as_deref(), Some("50000000n"));
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn tcp_reset_and_sequence() {
-    let _w = watchdog("tcp_reset_and_sequence");
     let server = FakeServer::start().await;
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([

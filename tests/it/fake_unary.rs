@@ -12,9 +12,8 @@ use tonic::{Code, Status};
 
 use crate::support::*;
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_delay_before_headers_holds_the_reply_for_exactly_that_long() {
-    let _w = watchdog("a_delay_before_headers_holds_the_reply_for_exactly_that_long");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("Hello, Ada!")).delay(Duration::from_secs(30)))
@@ -40,9 +39,8 @@ async fn a_delay_before_headers_holds_the_reply_for_exactly_that_long() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn headers_and_trailers_reach_the_client_even_on_a_successful_unary_reply() {
-    let _w = watchdog("headers_and_trailers_reach_the_client_even_on_a_successful_unary_reply");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(
@@ -78,9 +76,8 @@ async fn headers_and_trailers_reach_the_client_even_on_a_successful_unary_reply(
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn an_injected_status_arrives_with_code_message_details_and_metadata() {
-    let _w = watchdog("an_injected_status_arrives_with_code_message_details_and_metadata");
     let server = FakeServer::in_memory();
     let mut status = Status::with_details(
         Code::ResourceExhausted,
@@ -108,10 +105,8 @@ async fn an_injected_status_arrives_with_code_message_details_and_metadata() {
     assert_eq!(call.request_messages.len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_hang_ends_when_the_client_deadline_passes_and_the_journal_has_the_instant() {
-    let _w =
-        watchdog("a_hang_ends_when_the_client_deadline_passes_and_the_journal_has_the_instant");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::hang())
@@ -140,9 +135,8 @@ async fn a_hang_ends_when_the_client_deadline_passes_and_the_journal_has_the_ins
     assert_eq!(server.live_calls(), 0);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_client_that_drops_its_call_is_recorded_as_cancelled_at_that_instant() {
-    let _w = watchdog("a_client_that_drops_its_call_is_recorded_as_cancelled_at_that_instant");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::hang())
@@ -160,9 +154,8 @@ async fn a_client_that_drops_its_call_is_recorded_as_cancelled_at_that_instant()
     assert_eq!(server.live_calls(), 0);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_reset_reaches_the_client_as_the_status_its_reason_maps_to() {
-    let _w = watchdog("a_reset_reaches_the_client_as_the_status_its_reason_maps_to");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .and(metadata("x-case", "refused"))
@@ -225,9 +218,8 @@ async fn a_reset_reaches_the_client_as_the_status_its_reason_maps_to() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_sequence_fails_twice_then_succeeds() {
-    let _w = watchdog("a_sequence_fails_twice_then_succeeds");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([
@@ -291,9 +283,8 @@ async fn outcomes_for_seed(seed: u64) -> Vec<Code> {
     codes
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_seeded_chance_reproduces_from_its_seed() {
-    let _w = watchdog("a_seeded_chance_reproduces_from_its_seed");
     let first = outcomes_for_seed(7).await;
     let again = outcomes_for_seed(7).await;
     let other = outcomes_for_seed(8).await;
@@ -305,9 +296,8 @@ async fn a_seeded_chance_reproduces_from_its_seed() {
     assert!((40..=80).contains(&failures), "{failures} failures");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn matchers_pick_by_metadata_message_and_deadline() {
-    let _w = watchdog("matchers_pick_by_metadata_message_and_deadline");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .and(message(|r: &HelloRequest| r.name == "Grace"))
@@ -358,9 +348,8 @@ async fn matchers_pick_by_metadata_message_and_deadline() {
     assert_eq!(server.received_calls()[0].stub.as_deref(), Some("grace"));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicking() {
-    let _w = watchdog("an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicking");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::empty().header("bad key!", "v"))
@@ -376,9 +365,8 @@ async fn an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicki
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_reply_built_from_the_request_sees_its_message_and_metadata() {
-    let _w = watchdog("a_reply_built_from_the_request_sees_its_message_and_metadata");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::from_message(|req: &HelloRequest| {
@@ -417,9 +405,8 @@ async fn a_reply_built_from_the_request_sees_its_message_and_metadata() {
     assert_eq!(start.elapsed(), Duration::from_millis(4));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn any_stub_can_echo_the_interop_test_metadata() {
-    let _w = watchdog("any_stub_can_echo_the_interop_test_metadata");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::message(&reply("hi")).echo_test_metadata())

@@ -89,9 +89,8 @@ fn with_authorization(value: &str) -> Request<HelloRequest> {
     request
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn missing_malformed_wrong_and_expired_tokens_are_unauthenticated() {
-    let _w = watchdog("missing_malformed_wrong_and_expired_tokens_are_unauthenticated");
     let mut client = authed_server();
 
     let missing = client.say_hello(hello("Ada")).await.unwrap_err();
@@ -119,9 +118,8 @@ async fn missing_malformed_wrong_and_expired_tokens_are_unauthenticated() {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_valid_token_passes_with_its_identity_in_the_handler() {
-    let _w = watchdog("a_valid_token_passes_with_its_identity_in_the_handler");
     let mut client = authed_server();
 
     let unary = client
@@ -143,9 +141,8 @@ async fn a_valid_token_passes_with_its_identity_in_the_handler() {
     assert_eq!(stream.message().await.unwrap().unwrap().message, "alice");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_valid_token_not_allowed_for_the_method_is_permission_denied() {
-    let _w = watchdog("a_valid_token_not_allowed_for_the_method_is_permission_denied");
     let mut client = authed_server();
 
     let status = client
@@ -160,9 +157,8 @@ async fn a_valid_token_not_allowed_for_the_method_is_permission_denied() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn static_tokens_through_the_layer() {
-    let _w = watchdog("static_tokens_through_the_layer");
     let tokens = StaticTokens::new().token("admin-t0k3n", "root").token_for(
         "greeter-t0k3n",
         "carol",
@@ -198,9 +194,8 @@ async fn static_tokens_through_the_layer() {
     assert_eq!(prefix.code(), Code::Unauthenticated);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_auth_interceptor_gives_the_same_codes_and_identity() {
-    let _w = watchdog("the_auth_interceptor_gives_the_same_codes_and_identity");
     let svc = GreeterServer::with_interceptor(
         WhoAmI,
         auth_interceptor(StaticTokens::new().token("t0k3n", "dave")),
@@ -226,9 +221,8 @@ async fn the_auth_interceptor_gives_the_same_codes_and_identity() {
     assert_eq!(wrong.code(), Code::Unauthenticated);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn trace_id_interceptors_read_generate_and_propagate() {
-    let _w = watchdog("trace_id_interceptors_read_generate_and_propagate");
     // Server form: reads the id, or generates one, into the extensions.
     let svc = GreeterServer::with_interceptor(WhoAmI, trace_id_interceptor());
     let mut a = GreeterClient::new(memory::serve(|incoming| {
@@ -269,9 +263,8 @@ async fn trace_id_interceptors_read_generate_and_propagate() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn logging_outside_auth_logs_the_refusal_but_no_token_and_no_message() {
-    let _w = watchdog("logging_outside_auth_logs_the_refusal_but_no_token_and_no_message");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let mut client = GreeterClient::new(memory::serve(|incoming| {
         Server::builder()
@@ -314,9 +307,8 @@ async fn logging_outside_auth_logs_the_refusal_but_no_token_and_no_message() {
     assert_eq!(logs.lines_with("received message").len(), 1, "{text}");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_refusal_is_trailers_only_and_the_service_never_sees_the_call() {
-    let _w = watchdog("a_refusal_is_trailers_only_and_the_service_never_sees_the_call");
     use http_body::Body as _;
     use tower::{Layer, ServiceExt};
     let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -96,9 +96,8 @@ fn sized(direction: &str, index: usize, message: &impl Message) -> String {
     )
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_server_logs_every_stream_message_in_order_both_ways() {
-    let _w = watchdog("a_server_logs_every_stream_message_in_order_both_ways");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     // The shapes come from the built-in protos' generated table.
     let mut client = logged_server(LoggingLayer::new().shapes(grpc_chaos::pb::shapes()));
@@ -153,9 +152,8 @@ async fn a_server_logs_every_stream_message_in_order_both_ways() {
     assert!(ended[1].contains("requests=3 responses=1"), "{}", ended[1]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_client_channel_logs_decoded_messages_sent_and_received() {
-    let _w = watchdog("a_client_channel_logs_decoded_messages_sent_and_received");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let fake = FakeServer::in_memory();
     grpc_chaos::builtin::mount_greeter(&fake);
@@ -212,9 +210,8 @@ async fn a_client_channel_logs_decoded_messages_sent_and_received() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_message_split_over_many_http2_frames_is_counted_once() {
-    let _w = watchdog("a_message_split_over_many_http2_frames_is_counted_once");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let mut client = logged_server(LoggingLayer::new());
     let big = hello(&"x".repeat(100_000)); // over six 16 KiB DATA frames
@@ -230,9 +227,8 @@ async fn a_message_split_over_many_http2_frames_is_counted_once() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_status_of_a_trailers_only_error_is_logged() {
-    let _w = watchdog("the_status_of_a_trailers_only_error_is_logged");
     let (logs, _guard) = LogCapture::start(Level::INFO);
     let mut client = logged_server(LoggingLayer::new());
 
@@ -257,9 +253,8 @@ async fn the_status_of_a_trailers_only_error_is_logged() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
-    let _w = watchdog("a_stream_dropped_mid_way_is_logged_as_dropped");
     let (logs, _guard) = LogCapture::start(Level::INFO);
     let fake = FakeServer::in_memory();
     grpc_chaos::fake::Stub::given(grpc_chaos::fake::method(SAY_HELLO_STREAM))
@@ -288,9 +283,8 @@ async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
     assert!(logs.lines_with("call ended").is_empty());
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn authorization_and_binary_values_never_reach_the_log() {
-    let _w = watchdog("authorization_and_binary_values_never_reach_the_log");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let channel = memory::serve(|incoming| {
         Server::builder()
@@ -328,9 +322,8 @@ async fn authorization_and_binary_values_never_reach_the_log() {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn with_the_level_disabled_nothing_is_logged_and_calls_pass() {
-    let _w = watchdog("with_the_level_disabled_nothing_is_logged_and_calls_pass");
     let (logs, _guard) = LogCapture::start(Level::WARN);
     let mut client =
         logged_server(LoggingLayer::new().decode::<HelloRequest, HelloReply>(SAY_HELLO));
@@ -366,9 +359,8 @@ async fn with_the_level_disabled_nothing_is_logged_and_calls_pass() {
     assert_eq!(logs.text(), "");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn every_line_carries_the_trace_id_when_the_trace_layer_is_outside() {
-    let _w = watchdog("every_line_carries_the_trace_id_when_the_trace_layer_is_outside");
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let mut client = GreeterClient::new(memory::serve(|incoming| {
         Server::builder()

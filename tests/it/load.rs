@@ -77,9 +77,8 @@ async fn round(channels: &[Channel], plan: &[Option<usize>]) -> Vec<bool> {
     completed
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[grpc_chaos::test(worker_threads = 2, wall_limit = "240s")]
 async fn ten_thousand_streams_with_seeded_cancels_are_journaled_once_each_without_leaks() {
-    let _w = watchdog_for("ten_thousand_streams…", Duration::from_secs(240));
     let server = FakeServer::start().await;
     let four = (0..4).fold(Reply::stream(), |r, i| {
         r.then_message_after(ms(20), &reply(&i.to_string()))

@@ -22,5 +22,7 @@ mod load;
 mod metadata_props;
 mod retry_fn;
 mod retry_layer;
+mod runner_fixture;
 mod scenario_files;
+mod test_runner;
 mod trace_ids;

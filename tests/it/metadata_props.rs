@@ -271,15 +271,12 @@ proptest! {
         trailers in metadata_map(6, 2048),
         ok in any::<bool>(),
     ) {
-        let _w = watchdog("maps_arrive_exactly_both_ways_in_every_call_shape_on_ok_and_error");
         round_trip(request_md, headers, trailers, ok)?;
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_size_limit_holds_on_both_sides_of_the_boundary_and_the_connection_survives() {
-    let _w =
-        watchdog("the_size_limit_holds_on_both_sides_of_the_boundary_and_the_connection_survives");
     let limit = DEFAULT_SIZE_LIMIT;
     let server = FakeServer::builder().metadata_limit(limit).in_memory();
     Stub::given(method(SAY_HELLO))

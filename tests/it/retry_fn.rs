@@ -45,9 +45,8 @@ fn policy(max: u32, initial_ms: u64, max_ms: u64, mult: f64) -> RetryPolicy {
         .unwrap()
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_schedule_is_exact_without_jitter_and_attempt_3_succeeds() {
-    let _w = watchdog("the_schedule_is_exact_without_jitter_and_attempt_3_succeeds");
     let server = FakeServer::in_memory();
     let unavailable = || Reply::error(Code::Unavailable, "down");
     Stub::given(method(SAY_HELLO))
@@ -73,9 +72,8 @@ async fn the_schedule_is_exact_without_jitter_and_attempt_3_succeeds() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_after() {
-    let _w = watchdog("a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_after");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::error(Code::Unavailable, "down"))
@@ -105,9 +103,8 @@ async fn a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_af
     assert_eq!(timeouts, [Some(Ok(ms(250))), Some(Ok(ms(150)))]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn non_retryable_codes_are_never_retried() {
-    let _w = watchdog("non_retryable_codes_are_never_retried");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::error(Code::InvalidArgument, "bad"))
@@ -121,9 +118,8 @@ async fn non_retryable_codes_are_never_retried() {
     assert_eq!(status.code(), Code::InvalidArgument);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn pushback_is_honoured_to_the_millisecond_and_a_negative_one_stops_retries() {
-    let _w = watchdog("pushback_is_honoured_to_the_millisecond_and_a_negative_one_stops_retries");
     let server = FakeServer::in_memory();
     let pushed =
         |v: &str| Reply::error(Code::Unavailable, "busy").trailer("grpc-retry-pushback-ms", v);
@@ -226,7 +222,6 @@ proptest! {
         failures in prop::collection::vec(any::<bool>(), 1..8),
         seed in any::<u64>(),
     ) {
-        let _w = watchdog("random_policies_keep_a6s_bounds_and_replay_from_their_seed");
         let first = run_random(max, initial_ms, max_ms, mult, budget_ms, failures.clone(), seed)?;
         let again = run_random(max, initial_ms, max_ms, mult, budget_ms, failures, seed)?;
         prop_assert_eq!(first, again);
@@ -265,7 +260,6 @@ proptest! {
             1..8,
         ),
     ) {
-        let _w = watchdog("a_non_retryable_code_ends_the_call_at_once");
         let (attempts, end) = attempts_against(&policy(max, 1, 10, 2.0), &codes);
 
         // The call stops at the first code that is not UNAVAILABLE, or at the cap.
@@ -350,9 +344,8 @@ fn invalid_policies_are_rejected_as_a6_says() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn throttling_stops_retries_after_failures_and_recovers_after_successes() {
-    let _w = watchdog("throttling_stops_retries_after_failures_and_recovers_after_successes");
     let server = down_or_up_fake();
     let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let p = policy(5, 1, 10, 2.0).throttled_by(bucket.clone());
@@ -394,9 +387,8 @@ async fn throttling_stops_retries_after_failures_and_recovers_after_successes() 
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn each_call_draws_its_own_jitter_and_the_seed_replays_every_call() {
-    let _w = watchdog("each_call_draws_its_own_jitter_and_the_seed_replays_every_call");
     // Each call fails once and then succeeds: its length is its one backoff.
     async fn backoffs_of_three_calls(policy: &RetryPolicy) -> Vec<Duration> {
         let mut out = Vec::new();

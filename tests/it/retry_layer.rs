@@ -81,9 +81,8 @@ fn cancelled_at(call: &ReceivedCall) -> Option<Instant> {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
-    let _w = watchdog("the_layer_keeps_the_exact_schedule_within_one_budget");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([
@@ -114,9 +113,8 @@ async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_spent_budget_ends_at_the_deadline_with_no_attempt_after() {
-    let _w = watchdog("a_spent_budget_ends_at_the_deadline_with_no_attempt_after");
     let server = fake(SAY_HELLO, unavailable());
     let client = retrying(&server, RetryLayer::new(exact_policy(5)));
     let t0 = Instant::now();
@@ -133,9 +131,8 @@ async fn a_spent_budget_ends_at_the_deadline_with_no_attempt_after() {
     assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(100)]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_layer_never_retries_a_code_outside_the_policy() {
-    let _w = watchdog("the_layer_never_retries_a_code_outside_the_policy");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::error(Code::InvalidArgument, "bad name").trailer("x-why", "empty"))
@@ -150,9 +147,8 @@ async fn the_layer_never_retries_a_code_outside_the_policy() {
     assert_eq!(status.metadata().get("x-why").unwrap(), "empty");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn response_headers_commit_the_call() {
-    let _w = watchdog("response_headers_commit_the_call");
     let server = FakeServer::in_memory();
     // Headers first, then UNAVAILABLE in the trailers: A6 says the call is committed.
     Stub::given(method(SAY_HELLO))
@@ -166,9 +162,8 @@ async fn response_headers_commit_the_call() {
     assert_eq!(status.code(), Code::Unavailable);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_layer_obeys_pushback_to_the_millisecond_and_stops_on_a_negative_one() {
-    let _w = watchdog("the_layer_obeys_pushback_to_the_millisecond_and_stops_on_a_negative_one");
     let server = FakeServer::in_memory();
     let pushed = |v: &str| unavailable().trailer("grpc-retry-pushback-ms", v);
     Stub::given(method(SAY_HELLO))
@@ -223,9 +218,8 @@ fn request_bytes(call: &ReceivedCall) -> Vec<Vec<u8>> {
     call.request_messages.iter().map(|m| m.to_vec()).collect()
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_client_stream_under_the_limit_is_replayed_byte_for_byte_as_it_goes_on() {
-    let _w = watchdog("a_client_stream_under_the_limit_is_replayed_byte_for_byte_as_it_goes_on");
     let server = FakeServer::in_memory();
     // Attempt 1 fails at once, while the client is still sending; attempt 2 (at 100 ms)
     // gets the message sent so far from the buffer, then the rest as they come (300 ms).
@@ -249,9 +243,8 @@ async fn a_client_stream_under_the_limit_is_replayed_byte_for_byte_as_it_goes_on
     assert_eq!(request_bytes(&calls[1]), encoded(&names));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_client_stream_over_the_limit_is_committed_and_not_retried() {
-    let _w = watchdog("a_client_stream_over_the_limit_is_committed_and_not_retried");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO_CLIENT_STREAM))
         .respond_with(unavailable())
@@ -289,9 +282,8 @@ async fn a_client_stream_over_the_limit_is_committed_and_not_retried() {
     assert_eq!(request_bytes(&calls[1]), encoded(&names));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn hedges_go_out_at_the_delay_and_the_first_success_cancels_the_rest() {
-    let _w = watchdog("hedges_go_out_at_the_delay_and_the_first_success_cancels_the_rest");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([
@@ -322,9 +314,8 @@ async fn hedges_go_out_at_the_delay_and_the_first_success_cancels_the_rest() {
     assert_eq!(calls[1].status_code(), Some(Code::Ok));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_non_fatal_failure_sends_the_next_hedge_at_once() {
-    let _w = watchdog("a_non_fatal_failure_sends_the_next_hedge_at_once");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([
@@ -342,9 +333,8 @@ async fn a_non_fatal_failure_sends_the_next_hedge_at_once() {
     assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(30)]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest() {
-    let _w = watchdog("a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest");
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
         .respond_with(Reply::sequence([
@@ -364,9 +354,8 @@ async fn a_fatal_failure_ends_the_hedged_call_and_cancels_the_rest() {
     assert_eq!(cancelled_at(&calls[0]).map(|at| at - t0), Some(ms(60)));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn hedges_share_one_budget_and_all_are_cancelled_at_the_deadline() {
-    let _w = watchdog("hedges_share_one_budget_and_all_are_cancelled_at_the_deadline");
     let server = fake(SAY_HELLO, Reply::hang());
     let client = retrying(&server, hedging(5, 100));
     let t0 = Instant::now();
@@ -402,9 +391,8 @@ fn hedged_client_stream(after: Duration) -> (FakeServer, Client) {
     (server, client)
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn hedged_client_streams_each_get_the_whole_request() {
-    let _w = watchdog("hedged_client_streams_each_get_the_whole_request");
     let (server, client) = hedged_client_stream(ms(80));
     let names = ["ann", "bob", "cy"];
     let t0 = Instant::now();
@@ -490,7 +478,6 @@ proptest! {
         budget_ms in 50u64..1500,
         attempts in proptest::collection::vec(meets(), 5),
     ) {
-        let _w = watchdog("random_hedged_calls_keep_a6s_rules_and_replay_exactly");
         let (times, code, elapsed, calls) = run_hedged(max, delay_ms, budget_ms, &attempts);
 
         prop_assert!(!calls.is_empty());
@@ -516,9 +503,8 @@ proptest! {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_server_stream_is_retried_before_its_headers_and_committed_after() {
-    let _w = watchdog("a_server_stream_is_retried_before_its_headers_and_committed_after");
     let server = FakeServer::in_memory();
     let two = [reply("a"), reply("b")];
     Stub::given(method(SAY_HELLO_STREAM))
@@ -545,9 +531,8 @@ async fn a_server_stream_is_retried_before_its_headers_and_committed_after() {
     assert_eq!(server.received_calls().len(), 2);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn inside_a_served_call_the_budget_is_that_calls_deadline() {
-    let _w = watchdog("inside_a_served_call_the_budget_is_that_calls_deadline");
     let server = fake(SAY_HELLO, unavailable());
     let client = retrying(&server, RetryLayer::new(exact_policy(5)));
     let t0 = Instant::now();
@@ -565,9 +550,8 @@ async fn inside_a_served_call_the_budget_is_that_calls_deadline() {
     assert_eq!(calls[1].timeout, Some(Ok(ms(200))));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_throttled_target_gets_no_further_hedges() {
-    let _w = watchdog("a_throttled_target_gets_no_further_hedges");
     let server = fake(SAY_HELLO, unavailable().delay(ms(1)));
     let bucket = std::sync::Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let policy = HedgingPolicy::builder()
@@ -587,9 +571,8 @@ async fn a_throttled_target_gets_no_further_hedges() {
     assert_eq!(bucket.tokens(), 2.0);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_hedged_call_over_the_limit_sends_no_further_hedges() {
-    let _w = watchdog("a_hedged_call_over_the_limit_sends_no_further_hedges");
     let server = fake(SAY_HELLO_CLIENT_STREAM, Reply::hang());
     let client = retrying(&server, hedging(3, 10).buffer_limit(8));
     let t0 = Instant::now();
@@ -615,9 +598,8 @@ async fn a_hedged_call_over_the_limit_sends_no_further_hedges() {
     assert_eq!(request_bytes(&calls[0]), encoded(&["ann", "bob", "cy"]));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn only_the_named_methods_are_retried() {
-    let _w = watchdog("only_the_named_methods_are_retried");
     let server = FakeServer::in_memory();
     Stub::given(grpc_chaos::fake::any())
         .respond_with(unavailable())
@@ -675,10 +657,8 @@ where
     assert_eq!(arrivals(&server.received_calls(), t0), [ms(0), ms(100)]);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn with_the_deadline_layer_on_either_side_a_committed_stream_ends_at_the_budget() {
-    let _w =
-        watchdog("with_the_deadline_layer_on_either_side_a_committed_stream_ends_at_the_budget");
     let server = FakeServer::in_memory();
     let retry = || RetryLayer::new(exact_policy(3));
     let deadline = grpc_chaos::deadline::PropagateDeadlineLayer::new;
@@ -739,9 +719,8 @@ fn grpc_chaos_frame(message: &grpc_chaos::pb::HelloReply) -> Vec<u8> {
     framed
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn an_http_error_without_grpc_status_is_retried_as_the_http_mapping_says() {
-    let _w = watchdog("an_http_error_without_grpc_status_is_retried_as_the_http_mapping_says");
     // A proxy in the way answers 503 once, with no grpc-status.
     let (service, attempts) = scripted(|n| {
         if n == 1 {
@@ -762,9 +741,8 @@ async fn an_http_error_without_grpc_status_is_retried_as_the_http_mapping_says()
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_connection_that_cannot_be_made_is_retried() {
-    let _w = watchdog("a_connection_that_cannot_be_made_is_retried");
     let (service, attempts) = scripted(|n| {
         if n < 3 {
             let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
@@ -785,9 +763,8 @@ async fn a_connection_that_cannot_be_made_is_retried() {
     assert_eq!(t0.elapsed(), ms(300));
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_committed_call_that_fails_takes_a_token_when_its_status_arrives() {
-    let _w = watchdog("a_committed_call_that_fails_takes_a_token_when_its_status_arrives");
     let server = fake(
         SAY_HELLO_STREAM,
         Reply::messages(&[reply("a")]).then_status(Status::unavailable("mid-stream")),
@@ -812,9 +789,8 @@ async fn a_committed_call_that_fails_takes_a_token_when_its_status_arrives() {
     assert_eq!(server.received_calls().len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn the_retry_layer_is_throttled_and_recovers() {
-    let _w = watchdog("the_retry_layer_is_throttled_and_recovers");
     let server = down_or_up_fake();
     let bucket = Arc::new(grpc_chaos::retry::RetryThrottle::new(4, 1.0).unwrap());
     let client = retrying(
@@ -845,9 +821,8 @@ async fn the_retry_layer_is_throttled_and_recovers() {
     assert_eq!(server.received_calls().len(), 2, "retried again");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn pushback_delays_the_next_hedge_or_stops_them() {
-    let _w = watchdog("pushback_delays_the_next_hedge_or_stops_them");
     let pushed = |v: &str| {
         unavailable()
             .trailer("grpc-retry-pushback-ms", v)
@@ -882,9 +857,8 @@ async fn pushback_delays_the_next_hedge_or_stops_them() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test(virtual_limit = "28h")]
 async fn a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded() {
-    let _w = watchdog("a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded");
     let server = fake(SAY_HELLO, Reply::hang());
     let client = retrying(&server, RetryLayer::new(exact_policy(3)));
     let t0 = Instant::now();
@@ -905,9 +879,8 @@ async fn a_budget_tonic_rounds_down_still_ends_with_deadline_exceeded() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone() {
-    let _w = watchdog("a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone");
     let (server, client) = hedged_client_stream(ms(10));
     let names = ["ann", "bob", "cy"];
     let t0 = Instant::now();

@@ -52,9 +52,8 @@ fn malformed_files_name_file_line_column_and_what_was_expected() {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_scenario_replays_sequences_and_seeded_chance_in_memory() {
-    let _w = watchdog("a_scenario_replays_sequences_and_seeded_chance_in_memory");
     let text = r#"
         [[stub]]
         method = "/pb.Greeter/SayHello"

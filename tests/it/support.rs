@@ -1,25 +1,12 @@
-//! Shared helpers: clients of the fake server and the wall-clock watchdog. The CLI
-//! crate's tests include this file too (`cli/tests/it/main.rs`).
+//! Shared helpers: clients of the fake server and the Greeter's requests. The CLI crate's
+//! tests include this file too (`cli/tests/it/main.rs`).
 
 use std::time::Duration;
 
 use grpc_chaos::fake::{FakeServer, ReceivedCall};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::{HelloReply, HelloRequest};
-use grpc_chaos::watchdog::Watchdog;
 use tonic::transport::Channel;
-
-/// Real seconds a paused-time test may take before the watchdog ends the run.
-pub const WALL_CLOCK_LIMIT: Duration = Duration::from_secs(20);
-
-pub fn watchdog(name: &str) -> Watchdog {
-    Watchdog::arm(name, WALL_CLOCK_LIMIT)
-}
-
-/// A watchdog with its own limit, for the few tests that are long on purpose.
-pub fn watchdog_for(name: &str, limit: Duration) -> Watchdog {
-    Watchdog::arm(name, limit)
-}
 
 pub fn greeter(server: &FakeServer) -> GreeterClient<Channel> {
     GreeterClient::new(server.channel())

@@ -63,9 +63,8 @@ fn chain() -> (GreeterClient<Channel>, FakeServer) {
     (GreeterClient::new(a), b)
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_given_trace_id_reaches_the_downstream_fake_through_two_hops() {
-    let _w = watchdog("a_given_trace_id_reaches_the_downstream_fake_through_two_hops");
     let (mut a, b) = chain();
     let mut request = Request::new(hello("Ada"));
     request
@@ -79,9 +78,8 @@ async fn a_given_trace_id_reaches_the_downstream_fake_through_two_hops() {
     assert_eq!(call.metadata.get("trace-id").unwrap(), "abc123");
 }
 
-#[tokio::test(start_paused = true)]
+#[grpc_chaos::test]
 async fn a_missing_trace_id_is_generated_and_propagated() {
-    let _w = watchdog("a_missing_trace_id_is_generated_and_propagated");
     let (mut a, b) = chain();
 
     let first = a

@@ -9,9 +9,8 @@ use grpc_chaos::pb::grpc::testing::{ResponseParameters, StreamingOutputCallReque
 use crate::served::Served;
 use crate::support::*;
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm() {
-    let _w = watchdog("serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm");
     let mut served = Served::start(&[]).await;
     assert!(
         served.addr.starts_with("127.0.0.1:") && !served.addr.ends_with(":0"),
@@ -57,17 +56,15 @@ async fn serve_prints_its_real_port_answers_the_greeter_and_exits_0_on_sigterm()
     assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn serve_exits_0_on_sigint() {
-    let _w = watchdog("serve_exits_0_on_sigint");
     let mut served = Served::start(&[]).await;
     served.signal("INT");
     assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn sigterm_lets_an_in_flight_call_finish_before_exiting_0() {
-    let _w = watchdog("sigterm_lets_an_in_flight_call_finish_before_exiting_0");
     let mut served = Served::start(&[]).await;
     let mut client = TestServiceClient::connect(served.uri()).await.unwrap();
     let parameters = vec![

@@ -1,7 +1,7 @@
 //! The `grpc-chaos` binary's integration tests: `serve` as a child process on
 //! 127.0.0.1:0, driven by tonic clients and by a raw HTTP/2 client.
 
-// The harness's test helpers (watchdog, Greeter requests), shared with its own tests.
+// The harness's test helpers (Greeter requests, fake clients), shared with its own tests.
 #[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../../../tests/it/support.rs"]
 mod support;

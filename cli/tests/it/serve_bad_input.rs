@@ -33,9 +33,8 @@ fn prefix(compressed: u8, len: u32, body: &[u8]) -> bytes::Bytes {
     buf.freeze()
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
-    let _w = watchdog("each_bad_request_gets_its_status_and_the_server_stays_up");
     let served = Served::start(&[]).await;
     let greeting = hello("Ada").encode_to_vec();
     let big = "a".repeat(20 * 1024);
@@ -113,9 +112,8 @@ async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
     }
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn an_abrupt_close_mid_frame_leaves_the_server_up() {
-    let _w = watchdog("an_abrupt_close_mid_frame_leaves_the_server_up");
     let served = Served::start(&[]).await;
     let tcp = tokio::net::TcpStream::connect(&served.addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
@@ -136,9 +134,8 @@ async fn an_abrupt_close_mid_frame_leaves_the_server_up() {
     still_answers(&served).await;
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn an_uppercase_header_name_is_a_protocol_error_and_other_connections_go_on() {
-    let _w = watchdog("an_uppercase_header_name_is_a_protocol_error_and_other_connections_go_on");
     let served = Served::start(&[]).await;
 
     let answer = raw_client::send_raw_headers(&served.addr, SAY_HELLO, &[("X-Upper", "v")]).await;

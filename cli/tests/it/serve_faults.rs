@@ -27,9 +27,8 @@ fn with_headers(pairs: &[(&'static str, &str)]) -> Request<grpc_chaos::pb::Hello
     request
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn delay_status_and_message_headers() {
-    let _w = watchdog("delay_status_and_message_headers");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
@@ -61,9 +60,8 @@ async fn delay_status_and_message_headers() {
     assert!(start.elapsed() >= Duration::from_millis(30));
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
-    let _w = watchdog("abort_after_ends_a_stream_with_the_status_or_unavailable");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
@@ -86,9 +84,8 @@ async fn abort_after_ends_a_stream_with_the_status_or_unavailable() {
     }
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn headers_and_trailers_are_added_ascii_and_binary() {
-    let _w = watchdog("headers_and_trailers_are_added_ascii_and_binary");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
@@ -117,9 +114,8 @@ async fn headers_and_trailers_are_added_ascii_and_binary() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded() {
-    let _w = watchdog("hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded");
     let served = Served::start(&[]).await;
     let request = hello("Ada").encode_to_vec();
 
@@ -132,9 +128,8 @@ async fn hang_lasts_until_the_deadline_and_the_server_answers_deadline_exceeded(
     assert!(response.messages.is_empty());
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
-    let _w = watchdog("fail_first_fails_n_calls_per_key_with_pushback_then_succeeds");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
     let headers = [
@@ -172,9 +167,8 @@ async fn fail_first_fails_n_calls_per_key_with_pushback_then_succeeds() {
     assert_eq!(other.code(), Code::ResourceExhausted);
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
-    let _w = watchdog("the_raw_grpc_timeout_is_echoed_in_initial_metadata");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
     let mut request = Request::new(hello("Ada"));
@@ -188,10 +182,8 @@ async fn the_raw_grpc_timeout_is_echoed_in_initial_metadata() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header() {
-    let _w =
-        watchdog("invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_header");
     let served = Served::start(&[]).await;
     let mut client = greeter_of(&served).await;
 
@@ -220,9 +212,8 @@ async fn invalid_fault_values_and_unknown_names_get_invalid_argument_naming_the_
     }
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
-    let _w = watchdog("a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded");
     let served = Served::start(&[]).await;
     let params = (0..10)
         .map(|_| ResponseParameters {
@@ -255,9 +246,8 @@ async fn a_deadline_passing_mid_stream_ends_it_with_deadline_exceeded() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn malformed_grpc_timeouts_get_internal_unless_lenient() {
-    let _w = watchdog("malformed_grpc_timeouts_get_internal_unless_lenient");
     let strict = Served::start(&[]).await;
     let lenient = Served::start(&["--lenient-timeouts"]).await;
     let mut strict_client = greeter_of(&strict).await;

@@ -18,7 +18,6 @@ use tonic::{Code, Request};
 
 use crate::raw_client;
 use crate::served::Served;
-use crate::support::*;
 
 async fn client(served: &Served) -> TestServiceClient<Channel> {
     TestServiceClient::connect(served.uri()).await.unwrap()
@@ -50,9 +49,8 @@ fn stream_request(response_size: i32, payload_size: usize) -> StreamingOutputCal
     }
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn empty_unary_and_large_unary() {
-    let _w = watchdog("empty_unary_and_large_unary");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -84,9 +82,8 @@ async fn empty_unary_and_large_unary() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn client_streaming_and_server_streaming() {
-    let _w = watchdog("client_streaming_and_server_streaming");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -117,9 +114,8 @@ async fn client_streaming_and_server_streaming() {
     assert_eq!(sizes, [31_415, 9, 2_653, 58_979]);
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn ping_pong_and_empty_stream() {
-    let _w = watchdog("ping_pong_and_empty_stream");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -149,9 +145,8 @@ async fn ping_pong_and_empty_stream() {
     assert_eq!(empty.message().await.unwrap(), None);
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
-    let _w = watchdog("custom_metadata_is_echoed_on_unary_and_full_duplex");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
     let initial = "test_initial_metadata_value";
@@ -204,9 +199,8 @@ async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn status_code_and_message_and_special_status_message() {
-    let _w = watchdog("status_code_and_message_and_special_status_message");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -241,9 +235,8 @@ async fn status_code_and_message_and_special_status_message() {
     }
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn unimplemented_method_and_unimplemented_service() {
-    let _w = watchdog("unimplemented_method_and_unimplemented_service");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -258,9 +251,8 @@ async fn unimplemented_method_and_unimplemented_service() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn cancel_after_begin_and_cancel_after_first_response() {
-    let _w = watchdog("cancel_after_begin_and_cancel_after_first_response");
     let served = Served::start(&[]).await;
     let mut client = client(&served).await;
 
@@ -304,9 +296,8 @@ async fn cancel_after_begin_and_cancel_after_first_response() {
     );
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn timeout_on_sleeping_server() {
-    let _w = watchdog("timeout_on_sleeping_server");
     let served = Served::start(&[]).await;
     let request = StreamingOutputCallRequest {
         payload: zeros(27_182),

@@ -17,9 +17,8 @@ fn fixture(name: &str) -> String {
     format!("{SCENARIOS}/{name}")
 }
 
-#[tokio::test]
+#[grpc_chaos::test(paused = false)]
 async fn serve_loads_the_shipped_scenarios() {
-    let _w = watchdog("serve_loads_the_shipped_scenarios");
     let served = Served::start(&[
         "--scenario",
         &fixture("greeter-stream-log.toml"),
@@ -99,7 +98,6 @@ async fn serve_loads_the_shipped_scenarios() {
 
 #[test]
 fn serve_rejects_a_malformed_scenario_with_exit_code_2() {
-    let _w = watchdog("serve_rejects_a_malformed_scenario_with_exit_code_2");
     let dir = std::env::temp_dir().join(format!("grpc-chaos-scenario-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
