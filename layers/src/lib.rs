@@ -11,6 +11,7 @@
 //! | [`metadata`] | key normalisation and validation, ASCII and `-bin` values, size limits, never a panic |
 //! | [`retry`] | gRFC A6 retries and hedging with one deadline budget and request replay |
 //! | [`cancel`] | a signal a handler's spawned work can wait on when the client goes away |
+//! | [`connection`] | a connection lost under a call as UNAVAILABLE, as the spec maps it (tonic says UNKNOWN) |
 //! | [`intercept`] | logging (every stream message), bearer-token auth, trace ids |
 //!
 //! and the primitives they share, at the bottom: [`rng`] (seeded, replayable) and
@@ -32,6 +33,7 @@ pub mod method;
 pub mod rng;
 
 pub mod cancel;
+pub mod connection;
 pub mod deadline;
 pub mod intercept;
 pub mod metadata;

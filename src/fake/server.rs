@@ -294,8 +294,15 @@ impl FakeServer {
     }
 
     /// Drops every open connection at once, as a network failure would: calls in flight
-    /// end (the journal records them as cancelled at this instant, the clients see
-    /// UNAVAILABLE), and the server stays up for new connections.
+    /// end, the journal records them as cancelled at this instant, and the server stays up
+    /// for new connections.
+    ///
+    /// What the client reads depends on its stack (pinned by `tests/it/connection_lost.rs`):
+    /// - a plain tonic 0.14 client reads UNKNOWN: `"transport error"` before the response
+    ///   headers, `"h2 protocol error: error reading a body from connection"` after them;
+    /// - through this crate's client layers, `PropagateDeadlineLayer` or `RetryLayer`, it
+    ///   reads UNAVAILABLE, as the spec maps a lost connection, and a retry policy that
+    ///   lists UNAVAILABLE retries it (see `tonic_layers::connection`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

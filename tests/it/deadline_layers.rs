@@ -285,6 +285,57 @@ async fn the_server_layer_ends_a_stream_after_headers_with_status_4() {
 }
 
 #[grpc_chaos::test]
+async fn before_headers_a_plain_tonic_client_reads_its_own_cancelled_and_the_client_layer_reads_4()
+{
+    // A spends a second before it answers; every client below gives it 500 ms.
+    let b = fake_b();
+    let mut a = service_a(&b, None, EnforceDeadlineLayer::new());
+
+    // A plain tonic client times the call itself, and its timer fires at the same
+    // instant as the server layer's: it reads its own CANCELLED.
+    let t0 = Instant::now();
+    let mut request = Request::new(hello("Ada"));
+    request.set_timeout(ms(500));
+    let status = a.say_hello(request).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message(), t0.elapsed()),
+        (Code::Cancelled, "Timeout expired", ms(500))
+    );
+
+    // tonic's channel times any `grpc-timeout` it sends, even one written by hand.
+    let t0 = Instant::now();
+    let mut request = Request::new(hello("Ada"));
+    let timeout = tonic::metadata::MetadataValue::from_static("500m");
+    request.metadata_mut().insert("grpc-timeout", timeout);
+    let status = a.say_hello(request).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message(), t0.elapsed()),
+        (Code::Cancelled, "Timeout expired", ms(500))
+    );
+
+    // Through PropagateDeadlineLayer, tonic's timer reads as DEADLINE_EXCEEDED too.
+    let a_channel = memory::serve(|incoming| {
+        let a = ServiceA {
+            b: propagating(b.channel()),
+            per_hop: None,
+        };
+        Server::builder()
+            .layer(EnforceDeadlineLayer::new())
+            .add_service(GreeterServer::new(a))
+            .serve_with_incoming(incoming)
+    });
+    let mut through_layer = propagating(a_channel);
+    let t0 = Instant::now();
+    let mut request = Request::new(hello("Ada"));
+    request.set_timeout(ms(500));
+    let status = through_layer.say_hello(request).await.unwrap_err();
+    assert_eq!(
+        (status.code(), t0.elapsed()),
+        (Code::DeadlineExceeded, ms(500))
+    );
+}
+
+#[grpc_chaos::test]
 async fn the_guard_refuses_calls_with_too_little_time_left() {
     let b = fake_b();
     let layer = EnforceDeadlineLayer::new()

@@ -5,6 +5,7 @@ mod support;
 
 mod call_endings;
 mod cancel_signal;
+mod connection_lost;
 
 mod deadline_chains;
 mod deadline_codec;

@@ -13,6 +13,7 @@ use tower::{Layer, Service};
 use super::body::{deadline_exceeded, status_response, CancelAtDeadline, DeadlineBody};
 use super::parse_grpc_timeout_bytes;
 use super::{current, earlier, Deadline, GRPC_TIMEOUT};
+use crate::connection::{status_from_error, LostAsUnavailable};
 
 type GrpcResponse = http::Response<tonic::body::Body>;
 
@@ -23,7 +24,9 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 /// time left - margin)`. A call whose budget is already spent fails here with
 /// DEADLINE_EXCEEDED and is never sent. The deadline is enforced on the response,
 /// streams included, and a passed deadline reads as DEADLINE_EXCEEDED, not tonic's
-/// CANCELLED "Timeout expired".
+/// CANCELLED "Timeout expired". A connection lost under the call, before or after the
+/// response headers, reads as UNAVAILABLE, as the spec maps it, not tonic's UNKNOWN
+/// (see [`crate::connection`]).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -98,7 +101,7 @@ impl<S> Service<http::Request<tonic::body::Body>> for PropagateDeadline<S>
 where
     S: Service<http::Request<tonic::body::Body>, Response = GrpcResponse> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: Into<tower::BoxError> + Send + 'static,
 {
     type Response = GrpcResponse;
     type Error = S::Error;
@@ -120,7 +123,13 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let Some(deadline) = deadline else {
-            return Box::pin(inner.call(request));
+            let response = inner.call(request);
+            return Box::pin(async move {
+                match response.await {
+                    Ok(r) => Ok(r.map(LostAsUnavailable::body)),
+                    Err(e) => Ok(status_response(status_from_error(e.into()))),
+                }
+            });
         };
         if deadline.is_expired() {
             let status = Status::deadline_exceeded("deadline exceeded before the call was sent");
@@ -137,10 +146,12 @@ where
                 biased;
                 () = sleep_until(deadline.instant()) => Ok(status_response(deadline_exceeded())),
                 response = response => match response {
-                    Ok(r) => Ok(r.map(|body| tonic::body::Body::new(DeadlineBody::new(body, deadline)))),
+                    Ok(r) => Ok(r.map(|body| {
+                        tonic::body::Body::new(DeadlineBody::new(LostAsUnavailable::body(body), deadline))
+                    })),
                     // tonic's channel times the same deadline and fails with its own error.
                     Err(_) if deadline.is_expired() => Ok(status_response(deadline_exceeded())),
-                    Err(e) => Err(e),
+                    Err(e) => Ok(status_response(status_from_error(e.into()))),
                 },
             }
         })

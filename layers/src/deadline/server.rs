@@ -23,7 +23,7 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 ///
 /// - The [`Deadline`] goes into the request extensions and is [`current`](super::current)
 ///   while the handler and its response stream are polled.
-/// - When it passes, the handler (or its stream) is dropped and the client gets status
+/// - When it passes, the handler (or its stream) is dropped and the server sends status
 ///   4 at that instant: Trailers-Only before headers, in the trailers after them.
 /// - A malformed `grpc-timeout` gets INTERNAL naming it;
 ///   [`lenient_timeouts(true)`](EnforceDeadlineLayer::lenient_timeouts) ignores it instead, as
@@ -33,7 +33,18 @@ type GrpcResponse = http::Response<tonic::body::Body>;
 ///
 /// tonic's own server also times the call until its response headers and answers
 /// CANCELLED; this layer's timer fires at the same instant and is polled first, so the
-/// client reads 4.
+/// server sends 4.
+///
+/// What the client reads (pinned by `tests/it/deadline_layers.rs`):
+/// - **A plain tonic client** times the call itself until the response headers (its
+///   channel times any `grpc-timeout` it sends, from `Request::set_timeout` or written
+///   by hand), and its timer fires at the same instant. For a unary call, or a stream
+///   still waiting for headers, it reads its own CANCELLED `"Timeout expired"`; after the
+///   headers it reads this layer's 4.
+/// - **Through [`PropagateDeadlineLayer`](super::PropagateDeadlineLayer)** it reads
+///   DEADLINE_EXCEEDED at that instant, before the headers and after them.
+/// - Clients of other gRPC libraries, whose own timers report DEADLINE_EXCEEDED as the
+///   spec says, read 4 either way.
 ///
 /// ```
 /// use std::time::Duration;

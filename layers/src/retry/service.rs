@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 
 use http::HeaderValue;
 use tonic::body::Body;
-use tonic::Status;
 use tower::{Service, ServiceExt};
 
 use super::hedging::hedge_loop;
@@ -17,6 +16,7 @@ use super::replay::Replay;
 use super::run::retry_loop;
 use super::verdict::{timed_out, verdict, GrpcResponse};
 use super::{Attempt, PREVIOUS_ATTEMPTS};
+use crate::connection::{status_from_error, LostAsUnavailable};
 use crate::deadline::parse_grpc_timeout_bytes;
 use crate::deadline::{current, earlier, Deadline, GRPC_TIMEOUT};
 
@@ -154,6 +154,7 @@ where
                         Some(mut service) => service.call(request).await,
                         None => clone.oneshot(request).await,
                     };
+                    let outcome = outcome.map(|r| r.map(LostAsUnavailable::body));
                     let outcome = outcome.map_err(|e| e.into());
                     if let (Err(e), Some(deadline)) = (&outcome, deadline) {
                         // tonic's channel times the attempt's `grpc-timeout`, rounded down
@@ -163,7 +164,7 @@ where
                             tokio::time::sleep_until(deadline.instant()).await;
                         }
                     }
-                    let outcome = outcome.map_err(Status::from_error);
+                    let outcome = outcome.map_err(status_from_error);
                     verdict(&plan, &replay, attempt.number, outcome)
                 }
             };
