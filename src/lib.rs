@@ -33,7 +33,9 @@
 
 /// The production layers crate itself, for paths that name it.
 pub use tonic_layers;
-pub use tonic_layers::{cancel, deadline, framing, intercept, metadata, method, retry, rng};
+pub use tonic_layers::{
+    cancel, connection, deadline, framing, intercept, metadata, method, retry, rng,
+};
 
 pub mod memory;
 pub mod testing;

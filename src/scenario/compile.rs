@@ -40,6 +40,13 @@ struct Ctx<'a> {
 
 type Built<T> = Result<T, ScenarioError>;
 
+/// A message is written one way at a time, with the same two keys everywhere.
+const ONE_MESSAGE_KEY: &str = "expected one of `message` (a table of fields, for built-in \
+     methods) or `message_base64` (the raw protobuf bytes, for any method)";
+
+const NEEDS_BUILT_IN: &str = "a table of message fields needs a built-in method; give \
+     other methods' messages as `message_base64` (the raw protobuf bytes)";
+
 impl Ctx<'_> {
     fn error(&self, span: Option<Range<usize>>, message: impl fmt::Display) -> ScenarioError {
         ScenarioError::in_text(self.file, self.text, span, message)
@@ -130,13 +137,11 @@ impl Ctx<'_> {
                 }
             });
         }
+        if let (Some(_), Some(raw)) = (&m.message, &m.message_base64) {
+            return Err(self.at(raw, ONE_MESSAGE_KEY));
+        }
         if let Some(fields) = &m.message {
-            let type_name = request_type.ok_or_else(|| {
-                self.at(
-                    fields,
-                    "a message table needs a built-in method; use message_base64 for other methods",
-                )
-            })?;
+            let type_name = request_type.ok_or_else(|| self.at(fields, NEEDS_BUILT_IN))?;
             let expected = self.encode(type_name, fields)?;
             out.push(Box::new(FirstMessage {
                 expected,
@@ -199,34 +204,32 @@ impl Ctx<'_> {
             return Ok(Reply::chance(seed, c.probability, hit, miss));
         }
         let mut reply = Reply::stream();
-        // `message = {...}` is shorthand for one entry of `messages`, listed first.
-        let shorthand = r.message.iter().map(|fields| {
+        // `message = {...}` or `message_base64 = "..."` is shorthand for one entry of
+        // `messages`, listed first.
+        if let (Some(_), Some(raw)) = (&r.message, &r.message_base64) {
+            return Err(self.at(raw, ONE_MESSAGE_KEY));
+        }
+        let shorthand = (r.message.is_some() || r.message_base64.is_some()).then(|| {
             let spec = MessageSpec {
                 delay_ms: None,
-                fields: Some(fields.clone()),
-                base64: None,
+                message: r.message.clone(),
+                message_base64: r.message_base64.clone(),
             };
-            (fields.span(), spec)
+            let span = r.message.as_ref().map(Spanned::span);
+            (span.or(r.message_base64.as_ref().map(Spanned::span)), spec)
         });
-        let listed = r.messages.iter().map(|m| (m.span(), m.get_ref().clone()));
-        for (span, m) in shorthand.chain(listed) {
-            let at = Some(span);
-            let bytes = match (&m.fields, &m.base64) {
+        let listed = r
+            .messages
+            .iter()
+            .map(|m| (Some(m.span()), m.get_ref().clone()));
+        for (at, m) in shorthand.into_iter().chain(listed) {
+            let bytes = match (&m.message, &m.message_base64) {
                 (Some(fields), None) => {
-                    let type_name = response_type.ok_or_else(|| {
-                        self.at(
-                            fields,
-                            "message fields need a built-in method; use base64 for other methods",
-                        )
-                    })?;
+                    let type_name = response_type.ok_or_else(|| self.at(fields, NEEDS_BUILT_IN))?;
                     self.encode(type_name, fields)?
                 }
                 (None, Some(raw)) => self.base64(raw)?.into(),
-                _ => {
-                    return Err(
-                        self.error(at, "expected a message with either `fields` or `base64`")
-                    )
-                }
+                _ => return Err(self.error(at, ONE_MESSAGE_KEY)),
             };
             reply = reply.then_bytes_after(Duration::from_millis(m.delay_ms.unwrap_or(0)), bytes);
         }
@@ -349,6 +352,7 @@ fn is_only(r: &ReplySpec, key: Only) -> bool {
         && r.trailers.is_empty()
         && r.trailers_bin.is_empty()
         && r.message.is_none()
+        && r.message_base64.is_none()
         && r.messages.is_empty()
         && r.status.is_none()
         && r.abort_after.is_none()

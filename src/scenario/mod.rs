@@ -1,8 +1,15 @@
 //! Scenario files: stubs written in TOML, for `grpc-chaos serve --scenario FILE`.
 //!
-//! Anything a [`Stub`] can express can be written in a file. Messages of the built-in
-//! protos are TOML tables of their fields (`{ message = "Hello" }`); any other method
-//! takes raw bytes in base64. A mistake is reported as `file:line:col: what was expected`.
+//! Anything a [`Stub`] can express can be written in a file. A message is written with
+//! one of two keys, the same on the match side, at the reply level and in each entry of
+//! `messages`:
+//! - `message = { … }`, a TOML table of its fields, for the built-in protos
+//!   (`message = { name = "Ada" }`);
+//! - `message_base64 = "…"`, its raw protobuf bytes in base64 (padded or not), for any
+//!   method, such as a service of your own that the fake does not know.
+//!
+//! (In `messages` entries, `fields` and `base64`, the first spellings, are still read.) A
+//! mistake is reported as `file:line:col: what was expected`.
 //!
 //! ```toml
 //! [[stub]]
@@ -19,12 +26,14 @@
 //! metadata_bin = { "trace-bin" = "AAEC" }   # base64, padded or not
 //! deadline = { at_most_ms = 5000 }          # or "present" / "absent"
 //! message = { name = "Ada" }                # the first request message equals this
+//! # message_base64 = "CgNBZGE"              # or: its raw bytes, for any method
 //!
 //! [stub.reply]
 //! delay_ms = 2000                           # before the response headers
 //! headers = { "x-region" = "eu" }
 //! headers_bin = { "blob-bin" = "AAEC" }
-//! message = { message = "Hello, Ada!" }     # or messages = [{ delay_ms = 10, fields = {...} }, { base64 = "..." }]
+//! message = { message = "Hello, Ada!" }     # or message_base64 = "…", or a list:
+//! # messages = [{ delay_ms = 10, message = {...} }, { message_base64 = "..." }]
 //! trailers = { "x-cost" = "3" }
 //! status = { code = "UNAVAILABLE", message = "later" }   # the ending; OK when left out
 //! # abort_after = 2, hang = true, reset = "REFUSED_STREAM", end_after_ms = 50,

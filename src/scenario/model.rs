@@ -42,7 +42,9 @@ pub(crate) struct MatchSpec {
     #[serde(default)]
     pub(crate) metadata_bin: BTreeMap<String, Spanned<String>>,
     pub(crate) deadline: Option<Spanned<DeadlineSpec>>,
+    /// The first request message, as a table of its fields (built-in methods).
     pub(crate) message: Option<Spanned<toml::Value>>,
+    /// The first request message, as raw protobuf bytes in base64 (any method).
     pub(crate) message_base64: Option<Spanned<String>>,
 }
 
@@ -67,7 +69,10 @@ pub(crate) struct ReplySpec {
     pub(crate) trailers: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) trailers_bin: BTreeMap<String, Spanned<String>>,
+    /// One response message, as a table of its fields: shorthand for `messages`.
     pub(crate) message: Option<Spanned<toml::Value>>,
+    /// One response message as raw protobuf bytes in base64: shorthand for `messages`.
+    pub(crate) message_base64: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) messages: Vec<Spanned<MessageSpec>>,
     pub(crate) status: Option<Spanned<StatusSpec>>,
@@ -80,13 +85,17 @@ pub(crate) struct ReplySpec {
     pub(crate) chance: Option<Spanned<ChanceSpec>>,
 }
 
-/// One message of `messages = [...]`.
+/// One message of `messages = [...]`: the same two keys as everywhere else, `message`
+/// (a table of fields) or `message_base64` (raw bytes). `fields` and `base64`, their
+/// first spellings, are still read.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MessageSpec {
     pub(crate) delay_ms: Option<u64>,
-    pub(crate) fields: Option<Spanned<toml::Value>>,
-    pub(crate) base64: Option<Spanned<String>>,
+    #[serde(alias = "fields")]
+    pub(crate) message: Option<Spanned<toml::Value>>,
+    #[serde(alias = "base64")]
+    pub(crate) message_base64: Option<Spanned<String>>,
 }
 
 /// `status = { code = 14 | "UNAVAILABLE", message = "..." }`.

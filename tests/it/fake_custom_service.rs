@@ -6,13 +6,8 @@ use grpc_chaos::fake::{message_eq, method, service, FakeServer, Reply, Stub};
 use tokio::time::Instant;
 use tonic::Code;
 
-#[allow(clippy::all, missing_docs)]
-mod inventory {
-    tonic::include_proto!("shop.inventory.v1");
-}
-
-use inventory::inventory_client::InventoryClient;
-use inventory::{GetItemRequest, Item, StockLevel};
+use crate::inventory::inventory_client::InventoryClient;
+use crate::inventory::{GetItemRequest, Item, StockLevel};
 
 #[grpc_chaos::test]
 async fn a_users_own_service_is_faked_with_its_own_prost_types() {

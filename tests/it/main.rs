@@ -1,6 +1,7 @@
 //! The harness's integration tests: one binary, one module per area. The binary's own
 //! tests (`grpc-chaos serve`) are in `cli/tests`.
 
+mod inventory;
 mod support;
 
 mod call_endings;

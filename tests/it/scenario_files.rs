@@ -33,7 +33,7 @@ fn malformed_files_name_file_line_column_and_what_was_expected() {
         ("[[stub]]\nmethod = 5\n", "2:10: "),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { mesage = { message = \"x\" } }\n", "3:11: unknown field `mesage`"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { message = { mesage = \"x\" } }\n", "3:21: expected a pb.HelloReply message: unknown field `mesage`"),
-        ("[[stub]]\nmethod = \"/x.Y/Z\"\nreply = { message = { a = 1 } }\n", "3:21: message fields need a built-in method"),
+        ("[[stub]]\nmethod = \"/x.Y/Z\"\nreply = { message = { a = 1 } }\n", "3:21: a table of message fields needs a built-in method; give other methods' messages as `message_base64`"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nstatus = { code = \"UNAVAILABLe\" }\n", "4:10: expected a status code name"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nreset = \"BOOM\"\n", "4:9: expected an HTTP/2 error code"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.match]\nmetadata_regex = { a = \"(\" }\n[stub.reply]\n", "4:24: expected a regular expression"),
@@ -114,4 +114,89 @@ async fn a_scenario_replays_sequences_and_seeded_chance_in_memory() {
     let a = run(3).await;
     assert_eq!(a, run(3).await);
     assert_ne!(a, run(4).await);
+}
+
+#[grpc_chaos::test]
+async fn raw_bytes_take_message_base64_on_the_match_and_reply_side_for_any_method() {
+    use crate::inventory::inventory_client::InventoryClient;
+    use crate::inventory::{GetItemRequest, Item, StockLevel};
+    use grpc_chaos::metadata::encode_binary;
+    use prost::Message;
+
+    fn b64(message: &impl Message) -> String {
+        encode_binary(&message.encode_to_vec())
+    }
+    let item = Item {
+        sku: "A-1".into(),
+        title: "Anvil".into(),
+        price_cents: 4999,
+    };
+    let level = |available| StockLevel {
+        sku: "A-1".into(),
+        available,
+    };
+    let request = b64(&GetItemRequest { sku: "A-1".into() });
+    let (item_b64, three, two) = (b64(&item), b64(&level(3)), b64(&level(2)));
+    // `message_base64` at the match side, at the reply level and in `messages`; the last
+    // entry uses `base64`, its first spelling, which is still read.
+    let text = format!(
+        r#"
+        [[stub]]
+        method = "/shop.inventory.v1.Inventory/GetItem"
+        priority = 1
+        match = {{ message_base64 = "{request}" }}
+        reply = {{ message_base64 = "{item_b64}" }}
+
+        [[stub]]
+        method = "/shop.inventory.v1.Inventory/GetItem"
+        priority = 9
+        reply = {{ status = {{ code = "NOT_FOUND" }} }}
+
+        [[stub]]
+        method = "/shop.inventory.v1.Inventory/WatchStock"
+        [stub.reply]
+        messages = [
+          {{ delay_ms = 1000, message_base64 = "{three}" }},
+          {{ delay_ms = 1000, base64 = "{two}" }},
+        ]
+    "#
+    );
+    let server = FakeServer::in_memory();
+    Scenario::parse("inventory.toml", &text, 0)
+        .unwrap()
+        .mount(&server);
+    let mut client = InventoryClient::new(server.channel());
+    let t0 = Instant::now();
+
+    let got = client.get_item(GetItemRequest { sku: "A-1".into() }).await;
+    assert_eq!(got.unwrap().into_inner(), item);
+    let other = client.get_item(GetItemRequest { sku: "B-2".into() }).await;
+    assert_eq!(other.unwrap_err().code(), Code::NotFound);
+    let mut stream = client
+        .watch_stock(GetItemRequest { sku: "A-1".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap(), Some(level(3)));
+    assert_eq!(stream.message().await.unwrap(), Some(level(2)));
+    assert_eq!(stream.message().await.unwrap(), None);
+    assert_eq!(t0.elapsed(), Duration::from_secs(2));
+}
+
+#[test]
+fn a_message_is_written_one_way_at_a_time() {
+    let cases = [
+        "[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nmessage = { message = \"x\" }\nmessage_base64 = \"AAEC\"\n",
+        "[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.match]\nmessage = { name = \"x\" }\nmessage_base64 = \"AAEC\"\n[stub.reply]\n",
+        "[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nmessages = [{ delay_ms = 1 }]\n",
+    ];
+    for text in cases {
+        let err = Scenario::parse("bad.toml", text, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected one of `message` (a table of fields, for built-in methods) or `message_base64`"),
+            "{text:?} gave {err}"
+        );
+    }
 }
