@@ -37,6 +37,20 @@ pub trait Match: Send + Sync + 'static {
     fn needs_message(&self) -> bool {
         false
     }
+
+    /// What the call carried where this matcher looked, for the message of a call no stub
+    /// matched: `received "red"`. `None` (the default) shows nothing. The built-in
+    /// matchers redact `authorization` values and `-bin` bytes.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{metadata, CallRequest, Match};
+    /// let request = CallRequest::new("/pb.Greeter/SayHello").with_metadata("x-tenant", "red");
+    /// assert_eq!(metadata("x-tenant", "blue").received(&request).unwrap(), r#"received "red""#);
+    /// ```
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        let _ = request;
+        None
+    }
 }
 
 impl<F> Match for F
@@ -67,6 +81,9 @@ impl Match for Box<dyn Match> {
     }
     fn needs_message(&self) -> bool {
         (**self).needs_message()
+    }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        (**self).received(request)
     }
 }
 
@@ -153,14 +170,29 @@ pub fn service(name: impl Into<String>) -> impl Match {
 
 /// Matches paths against a regular expression.
 ///
+/// # Panics
+/// When the pattern does not compile, naming it: a test's own pattern is part of the
+/// test. For a pattern from input, use [`try_path_regex`].
+///
+/// ```
+/// use grpc_chaos::fake::{path_regex, CallRequest, Match};
+/// let m = path_regex(r"^/pb\.Greeter/SayHello.*$");
+/// assert!(m.matches(&CallRequest::new("/pb.Greeter/SayHelloStream")));
+/// ```
+#[track_caller]
+pub fn path_regex(pattern: &str) -> impl Match {
+    try_path_regex(pattern).unwrap_or_else(|e| panic!("grpc-chaos: path_regex: {e}"))
+}
+
+/// [`path_regex`] for a pattern that may not compile.
+///
 /// # Errors
 /// The regex's own error when the pattern does not compile.
 ///
 /// ```
-/// use grpc_chaos::fake::path_regex;
-/// let m = path_regex(r"^/pb\.Greeter/SayHello.*$").unwrap();
+/// assert!(grpc_chaos::fake::try_path_regex("(").is_err());
 /// ```
-pub fn path_regex(pattern: &str) -> Result<impl Match, regex::Error> {
+pub fn try_path_regex(pattern: &str) -> Result<impl Match, regex::Error> {
     let re = Regex::new(pattern)?;
     Ok(custom(format!("path matches /{pattern}/"), move |req| {
         re.is_match(&req.method)
@@ -175,9 +207,11 @@ pub fn path_regex(pattern: &str) -> Result<impl Match, regex::Error> {
 /// ```
 pub fn metadata(key: impl Into<String>, value: impl Into<String>) -> impl Match {
     let (key, value) = (key.into().to_ascii_lowercase(), value.into());
-    custom(format!("metadata {key:?} == {value:?}"), move |req| {
-        req.ascii_values(&key).contains(&value.as_str())
-    })
+    on_key(
+        format!("metadata {key:?} == {value:?}"),
+        key,
+        move |req, key| req.ascii_values(key).contains(&value.as_str()),
+    )
 }
 
 /// Matches when the request has `key` (ASCII or `-bin`).
@@ -188,11 +222,11 @@ pub fn metadata(key: impl Into<String>, value: impl Into<String>) -> impl Match 
 /// ```
 pub fn metadata_exists(key: impl Into<String>) -> impl Match {
     let key = key.into().to_ascii_lowercase();
-    custom(format!("metadata {key:?} exists"), move |req| {
+    on_key(format!("metadata {key:?} exists"), key, |req, key| {
         if key.ends_with("-bin") {
-            req.metadata.get_bin(&key).is_some()
+            req.metadata.get_bin(key).is_some()
         } else {
-            req.metadata.get(&key).is_some()
+            req.metadata.get(key).is_some()
         }
     })
 }
@@ -205,26 +239,46 @@ pub fn metadata_exists(key: impl Into<String>) -> impl Match {
 /// ```
 pub fn metadata_absent(key: impl Into<String>) -> impl Match {
     let key = key.into().to_ascii_lowercase();
-    custom(format!("metadata {key:?} is absent"), move |req| {
-        req.metadata.get(&key).is_none() && req.metadata.get_bin(&key).is_none()
+    on_key(format!("metadata {key:?} is absent"), key, |req, key| {
+        req.metadata.get(key).is_none() && req.metadata.get_bin(key).is_none()
     })
 }
 
 /// Matches when one of the ASCII values of `key` matches a regular expression.
 ///
+/// # Panics
+/// When the pattern does not compile, naming it. For a pattern from input, use
+/// [`try_metadata_regex`].
+///
+/// ```
+/// use grpc_chaos::fake::{metadata_regex, CallRequest, Match};
+/// let m = metadata_regex("authorization", "^Bearer .+$");
+/// let request = CallRequest::new("/pb.Greeter/SayHello").with_metadata("authorization", "Bearer t0k3n");
+/// assert!(m.matches(&request));
+/// ```
+#[track_caller]
+pub fn metadata_regex(key: impl Into<String>, pattern: &str) -> impl Match {
+    try_metadata_regex(key, pattern).unwrap_or_else(|e| panic!("grpc-chaos: metadata_regex: {e}"))
+}
+
+/// [`metadata_regex`] for a pattern that may not compile.
+///
 /// # Errors
 /// The regex's own error when the pattern does not compile.
 ///
 /// ```
-/// use grpc_chaos::fake::metadata_regex;
-/// let m = metadata_regex("authorization", "^Bearer .+$").unwrap();
+/// assert!(grpc_chaos::fake::try_metadata_regex("x-tenant", "(").is_err());
 /// ```
-pub fn metadata_regex(key: impl Into<String>, pattern: &str) -> Result<impl Match, regex::Error> {
+pub fn try_metadata_regex(
+    key: impl Into<String>,
+    pattern: &str,
+) -> Result<impl Match, regex::Error> {
     let re = Regex::new(pattern)?;
     let key = key.into().to_ascii_lowercase();
-    Ok(custom(
+    Ok(on_key(
         format!("metadata {key:?} matches /{pattern}/"),
-        move |req| req.ascii_values(&key).iter().any(|v| re.is_match(v)),
+        key,
+        move |req, key| req.ascii_values(key).iter().any(|v| re.is_match(v)),
     ))
 }
 
@@ -237,10 +291,64 @@ pub fn metadata_regex(key: impl Into<String>, pattern: &str) -> Result<impl Matc
 /// ```
 pub fn metadata_bin(key: impl Into<String>, bytes: impl AsRef<[u8]>) -> impl Match {
     let (key, bytes) = (key.into().to_ascii_lowercase(), bytes.as_ref().to_vec());
-    custom(
+    on_key(
         format!("binary metadata {key:?} == {bytes:?}"),
-        move |req| req.binary_values(&key).contains(&bytes),
+        key,
+        move |req, key| req.binary_values(key).contains(&bytes),
     )
+}
+
+/// Keys whose values are secrets: a failure message shows only their length.
+const SECRET_KEYS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// A matcher on one metadata key, whose failure message shows that key's values.
+fn on_key(
+    description: String,
+    key: String,
+    f: impl Fn(&CallRequest, &str) -> bool + Send + Sync + 'static,
+) -> impl Match {
+    OnKey {
+        description,
+        key,
+        f,
+    }
+}
+
+struct OnKey<F> {
+    description: String,
+    key: String,
+    f: F,
+}
+
+impl<F: Fn(&CallRequest, &str) -> bool + Send + Sync + 'static> Match for OnKey<F> {
+    fn matches(&self, request: &CallRequest) -> bool {
+        (self.f)(request, &self.key)
+    }
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        let values: Vec<String> = if self.key.ends_with("-bin") {
+            let values = request.binary_values(&self.key);
+            values
+                .iter()
+                .map(|v| format!("<{} bytes>", v.len()))
+                .collect()
+        } else if SECRET_KEYS.contains(&self.key.as_str()) {
+            let values = request.ascii_values(&self.key);
+            values
+                .iter()
+                .map(|v| format!("<redacted, {} bytes>", v.len()))
+                .collect()
+        } else {
+            let values = request.ascii_values(&self.key);
+            values.iter().map(|v| format!("{v:?}")).collect()
+        };
+        Some(match values.is_empty() {
+            true => "received none".to_string(),
+            false => format!("received {}", values.join(", ")),
+        })
+    }
 }
 
 /// Matches when the first request message decodes as `T` and the predicate holds.
@@ -255,7 +363,7 @@ pub fn metadata_bin(key: impl Into<String>, bytes: impl AsRef<[u8]>) -> impl Mat
 /// ```
 pub fn message<T, F>(predicate: F) -> impl Match
 where
-    T: prost::Message + Default + 'static,
+    T: prost::Message + Default + fmt::Debug + 'static,
     F: Fn(&T) -> bool + Send + Sync + 'static,
 {
     MessageIs {
@@ -292,7 +400,7 @@ struct MessageIs<T, F> {
 
 impl<T, F> Match for MessageIs<T, F>
 where
-    T: prost::Message + Default + 'static,
+    T: prost::Message + Default + fmt::Debug + 'static,
     F: Fn(&T) -> bool + Send + Sync + 'static,
 {
     fn matches(&self, request: &CallRequest) -> bool {
@@ -310,6 +418,28 @@ where
     fn needs_message(&self) -> bool {
         true
     }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        Some(received_message::<T>(request))
+    }
+}
+
+/// What a diagnosis says of a call whose first message it does not have.
+pub(crate) const NO_MESSAGE: &str =
+    "received no message, or it was not read because no stub could match without it";
+
+/// What a call's first message was, decoded as `T` where it decodes.
+fn received_message<T: prost::Message + Default + fmt::Debug>(request: &CallRequest) -> String {
+    match &request.first_message {
+        None => NO_MESSAGE.to_string(),
+        Some(bytes) => match T::decode(bytes.clone()) {
+            Ok(message) => format!("received {message:?}"),
+            Err(_) => format!(
+                "received {} bytes that do not decode as {}",
+                bytes.len(),
+                std::any::type_name::<T>()
+            ),
+        },
+    }
 }
 
 /// Matches calls that carry a valid `grpc-timeout` (a deadline).
@@ -319,7 +449,9 @@ where
 /// let m = deadline_present();
 /// ```
 pub fn deadline_present() -> impl Match {
-    custom("deadline present", |req| matches!(req.timeout, Some(Ok(_))))
+    on_timeout("deadline present".into(), |req| {
+        matches!(req.timeout, Some(Ok(_)))
+    })
 }
 
 /// Matches calls without a `grpc-timeout` header.
@@ -329,7 +461,7 @@ pub fn deadline_present() -> impl Match {
 /// let m = deadline_absent();
 /// ```
 pub fn deadline_absent() -> impl Match {
-    custom("deadline absent", |req| req.timeout.is_none())
+    on_timeout("deadline absent".into(), |req| req.timeout.is_none())
 }
 
 /// Matches calls whose `grpc-timeout` is valid and at most `limit`.
@@ -340,10 +472,36 @@ pub fn deadline_absent() -> impl Match {
 /// let m = deadline_at_most(Duration::from_millis(100));
 /// ```
 pub fn deadline_at_most(limit: Duration) -> impl Match {
-    custom(
+    on_timeout(
         format!("deadline at most {limit:?}"),
         move |req| matches!(req.timeout, Some(Ok(t)) if t <= limit),
     )
+}
+
+/// A matcher on the call's `grpc-timeout`, whose failure message shows what came.
+fn on_timeout(
+    description: String,
+    f: impl Fn(&CallRequest) -> bool + Send + Sync + 'static,
+) -> impl Match {
+    OnTimeout(Custom { description, f })
+}
+
+struct OnTimeout<F>(Custom<F>);
+
+impl<F: Fn(&CallRequest) -> bool + Send + Sync + 'static> Match for OnTimeout<F> {
+    fn matches(&self, request: &CallRequest) -> bool {
+        self.0.matches(request)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        Some(match &request.timeout {
+            None => "received no grpc-timeout".to_string(),
+            Some(Ok(timeout)) => format!("received a timeout of {timeout:?}"),
+            Some(Err(e)) => format!("received a malformed grpc-timeout ({e})"),
+        })
+    }
 }
 
 /// A boxed matcher, as a stub holds them.

@@ -51,10 +51,11 @@ mod wait;
 pub use builder::FakeServerBuilder;
 pub use handler::CallHandle;
 pub use journal::{CallEnding, DecodeMessageError, ReceivedCall};
+pub(crate) use matchers::NO_MESSAGE;
 pub use matchers::{
     any, custom, deadline_absent, deadline_at_most, deadline_present, message, message_eq,
     metadata, metadata_absent, metadata_bin, metadata_exists, metadata_regex, method, path_regex,
-    service, Match,
+    service, try_metadata_regex, try_path_regex, Match,
 };
 pub use reason::Reason;
 pub use reply::{Reply, INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};

@@ -354,7 +354,10 @@ impl Mounted {
             .matchers
             .iter()
             .filter(|m| !m.0.matches(request))
-            .map(|m| m.0.describe())
+            .map(|m| match m.0.received(request) {
+                Some(received) => format!("{} ({received})", m.0.describe()),
+                None => m.0.describe(),
+            })
             .collect();
         (self.stub.matchers.len() - failed.len(), failed)
     }

@@ -15,7 +15,7 @@ use super::model::{
 use super::{types, ScenarioError};
 use crate::fake::{
     any, deadline_absent, deadline_at_most, deadline_present, metadata, metadata_absent,
-    metadata_bin, metadata_exists, metadata_regex, method, service, CallRequest, Match, Reason,
+    metadata_bin, metadata_exists, method, service, try_metadata_regex, CallRequest, Match, Reason,
     Reply, Stub, StubBuilder,
 };
 use crate::metadata::{decode_base64, encode_binary, header_name};
@@ -109,7 +109,7 @@ impl Ctx<'_> {
             out.push(Box::new(metadata(k.clone(), v.clone())));
         }
         for (k, pattern) in &m.metadata_regex {
-            let matcher = metadata_regex(k.clone(), pattern.get_ref())
+            let matcher = try_metadata_regex(k.clone(), pattern.get_ref())
                 .map_err(|e| self.at(pattern, format!("expected a regular expression: {e}")))?;
             out.push(Box::new(matcher));
         }
@@ -415,6 +415,12 @@ impl Match for FirstMessage {
     fn needs_message(&self) -> bool {
         true
     }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        Some(match &request.first_message {
+            None => crate::fake::NO_MESSAGE.to_string(),
+            Some(bytes) => format!("received message_base64 = {:?}", encode_binary(bytes)),
+        })
+    }
 }
 
 /// A matcher chosen at run time, as the stub builder takes it.
@@ -429,5 +435,8 @@ impl Match for Boxed {
     }
     fn needs_message(&self) -> bool {
         self.0.needs_message()
+    }
+    fn received(&self, request: &CallRequest) -> Option<String> {
+        self.0.received(request)
     }
 }

@@ -349,6 +349,55 @@ async fn matchers_pick_by_metadata_message_and_deadline() {
 }
 
 #[grpc_chaos::test]
+async fn the_closest_stub_shows_what_the_call_carried_with_secrets_redacted() {
+    use grpc_chaos::fake::{deadline_at_most, message_eq, metadata, metadata_bin, metadata_regex};
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .and(metadata("x-tenant", "blue"))
+        .and(metadata_regex("authorization", "^Bearer admin-"))
+        .and(metadata_bin("trace-bin", [1, 2, 3]))
+        .and(deadline_at_most(ms(100)))
+        .respond_with(Reply::message(&reply("admin")))
+        .named("admin")
+        .mount(&server);
+    // The first message is read only when a stub's other matchers all hold, as here.
+    Stub::given(method(SAY_HELLO))
+        .and(message_eq(hello("Ada")))
+        .respond_with(Reply::message(&reply("Ada")))
+        .named("ada")
+        .mount(&server);
+    let mut request = tonic::Request::new(hello("Grace"));
+    let metadata = request.metadata_mut();
+    metadata.insert("x-tenant", "red".parse().unwrap());
+    metadata.insert("authorization", "Bearer user-s3cr3t".parse().unwrap());
+    metadata.insert_bin(
+        "trace-bin",
+        tonic::metadata::MetadataValue::from_bytes(&[9, 9]),
+    );
+    request.set_timeout(Duration::from_secs(5));
+
+    let status = greeter(&server).say_hello(request).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "grpc-chaos: no stub matched /pb.Greeter/SayHello; closest stubs: \"admin\" (1 of 5 \
+         matchers hold; failing: metadata \"x-tenant\" == \"blue\" (received \"red\"), metadata \
+         \"authorization\" matches /^Bearer admin-/ (received <redacted, 18 bytes>), binary \
+         metadata \"trace-bin\" == [1, 2, 3] (received <2 bytes>), deadline at most 100ms \
+         (received a timeout of 5s)); \"ada\" (1 of 2 matchers hold; failing: message == \
+         HelloRequest { name: \"Ada\" } (received HelloRequest { name: \"Grace\" }))"
+    );
+    assert!(!status.message().contains("s3cr3t"));
+}
+
+#[test]
+#[should_panic(expected = "grpc-chaos: metadata_regex: regex parse error")]
+fn a_pattern_that_does_not_compile_fails_the_test_where_it_is_written() {
+    let _ = grpc_chaos::fake::metadata_regex("x-tenant", "(");
+}
+
+#[grpc_chaos::test]
 async fn an_invalid_reply_header_fails_the_call_with_internal_instead_of_panicking() {
     let server = FakeServer::in_memory();
     Stub::given(method(SAY_HELLO))
