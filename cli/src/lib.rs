@@ -190,6 +190,7 @@ async fn serve(
         .fault_headers(true)
         .journal_limit(JOURNAL_LIMIT)
         .metadata_limit(METADATA_LIMIT)
+        .shapes(grpc_chaos::pb::shapes())
         .start_on(addr)
         .await
         .map_err(|source| CliError::Listen { addr, source })?;

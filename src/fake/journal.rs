@@ -54,7 +54,45 @@ pub enum CallEnding {
     },
 }
 
+/// An instant as the time since the server started, as failure messages and logs give
+/// it: `+1.250s`.
+pub(crate) struct Offset(Duration);
+
+impl Offset {
+    pub(crate) fn between(origin: Instant, at: Instant) -> Self {
+        Self(at.saturating_duration_since(origin))
+    }
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis())
+    }
+}
+
 impl CallEnding {
+    /// How the call ended, with the instant as an [`Offset`] from `origin`.
+    pub(crate) fn describe(&self, origin: Instant) -> String {
+        let at = |at: &Instant| Offset::between(origin, *at);
+        match self {
+            Self::InProgress => "in progress".to_string(),
+            Self::Status {
+                code,
+                message,
+                at: t,
+            } if message.is_empty() => {
+                format!("{code:?} at {}", at(t))
+            }
+            Self::Status {
+                code,
+                message,
+                at: t,
+            } => format!("{code:?} {message:?} at {}", at(t)),
+            Self::Cancelled { at: t, .. } => format!("cancelled by the client at {}", at(t)),
+            Self::Reset { reason, at: t } => format!("reset with {reason} at {}", at(t)),
+        }
+    }
+
     /// Whether the call is still going.
     ///
     /// ```
@@ -223,19 +261,13 @@ impl ReceivedCall {
             .stub
             .as_deref()
             .map_or("no stub".to_string(), |s| format!("stub {s:?}"));
-        let ending = match &self.ending {
-            CallEnding::InProgress => "in progress".to_string(),
-            CallEnding::Status { code, message, .. } if message.is_empty() => format!("{code:?}"),
-            CallEnding::Status { code, message, .. } => format!("{code:?} {message:?}"),
-            CallEnding::Cancelled { .. } => "cancelled by the client".to_string(),
-            CallEnding::Reset { reason, .. } => format!("reset with {reason}"),
-        };
         format!(
-            "#{} {} at +{:?}, {} request message(s), {stub}, {ending}",
+            "#{} {} at {}, {} request message(s), {stub}, {}",
             self.id,
             self.method,
-            self.arrived_at.saturating_duration_since(origin),
+            Offset::between(origin, self.arrived_at),
             self.request_messages.len(),
+            self.ending.describe(origin),
         )
     }
 }
@@ -479,7 +511,11 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         // The handler is going away: if nothing ended the call, the client did.
         self.cancelled();
-        self.read(|call| tracing::info!(call = call.id, method = %call.method, ending = ?call.ending, "call ended"));
+        let origin = self.journal.origin;
+        self.read(|call| {
+            let ending = call.ending.describe(origin);
+            tracing::info!(call = call.id, method = %call.method, %ending, "call ended");
+        });
         self.journal.live.fetch_sub(1, Ordering::SeqCst);
         self.journal.changed.notify_waiters();
     }

@@ -344,3 +344,31 @@ proptest! {
         prop_assert_eq!(v.encoded_len(), v.encoded().len());
     }
 }
+
+#[grpc_chaos::test]
+async fn metadata_appended_to_a_request_arrives_whole_beside_what_it_had() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("ok")))
+        .mount(&server);
+    let mut md = grpc_chaos::metadata::Metadata::pairs([("X-Tenant", "blue")]).unwrap();
+    md.append_bin("trace-bin", &[0, 1, 2, 0xff]).unwrap();
+    let mut request = Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("x-tenant", "red".parse().unwrap());
+
+    md.append_to(&mut request).unwrap();
+    greeter(&server).say_hello(request).await.unwrap();
+
+    let call = &server.wait_for_ended_calls(1).await[0];
+    let tenants: Vec<_> = call.metadata.get_all("x-tenant").iter().collect();
+    assert_eq!(tenants, ["red", "blue"]);
+    let trace = call
+        .metadata
+        .get_bin("trace-bin")
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_eq!(trace.as_ref(), [0, 1, 2, 0xff]);
+}

@@ -37,7 +37,7 @@ async fn a_wait_for_a_call_that_never_comes_fails_at_once_naming_the_test_and_th
         timeout.to_string(),
         "grpc-chaos: waited 45s for 2 calls; 1 received (in test \
          test_runner::a_wait_for_a_call_that_never_comes_fails_at_once_naming_the_test_and_the_calls)\
-         \n  #0 /pb.Greeter/SayHello at +0ns, 1 request message(s), stub \"SayHello\", Ok"
+         \n  #0 /pb.Greeter/SayHello at +0.000s, 1 request message(s), stub \"SayHello\", Ok at +0.000s"
     );
 }
 
@@ -45,7 +45,7 @@ async fn a_wait_for_a_call_that_never_comes_fails_at_once_naming_the_test_and_th
 #[should_panic(
     expected = "grpc-chaos: waited 60s for 1 ended call; 1 received (in test \
                 test_runner::wait_for_ended_calls_panics_after_the_default_limit_with_the_calls)\
-                \n  #0 /pb.Greeter/SayHello at +0ns, 1 request message(s), stub \"SayHello\", in progress"
+                \n  #0 /pb.Greeter/SayHello at +0.000s, 1 request message(s), stub \"SayHello\", in progress"
 )]
 async fn wait_for_ended_calls_panics_after_the_default_limit_with_the_calls() {
     let server = FakeServer::in_memory();

@@ -117,3 +117,35 @@ fn help_prints_the_usage_and_no_rust_code() {
         "{help}"
     );
 }
+
+#[grpc_chaos::test(paused = false)]
+async fn serve_logs_each_ending_at_an_offset_from_its_start() {
+    let mut served = Served::start_logging(&[]).await;
+    let mut client = GreeterClient::connect(served.uri()).await.unwrap();
+    let mut request = tonic::Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("x-chaos-status", "5".parse().unwrap());
+    let status = client.say_hello(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
+    served.signal("TERM");
+    assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
+    let logs = served.logs_after_exit().await;
+
+    let ended: Vec<&str> = logs.lines().filter(|l| l.contains("call ended")).collect();
+    assert_eq!(ended.len(), 1, "{logs}");
+    let ending = ended[0].split("ending=").nth(1).expect("an ending field");
+    let offset = regex::Regex::new(r"^NotFound at \+\d+\.\d{3}s$").unwrap();
+    assert!(offset.is_match(ending), "{ending:?} in {logs}");
+    assert!(!logs.contains("Instant"), "{logs}");
+    // The built-in methods' shapes are known, so the log says whether each streams.
+    let started: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("call started"))
+        .collect();
+    assert!(
+        started[0].contains("client_streaming=\"false\" server_streaming=\"false\""),
+        "{logs}"
+    );
+}

@@ -12,13 +12,22 @@ pub struct Served {
 impl Served {
     /// Starts `grpc-chaos serve` on 127.0.0.1:0 and reads the address it prints first.
     pub async fn start(extra_args: &[&str]) -> Self {
+        Self::spawn(extra_args, "warn", Stdio::inherit()).await
+    }
+
+    /// Starts it logging at INFO to a pipe, for [`Served::logs_after_exit`].
+    pub async fn start_logging(extra_args: &[&str]) -> Self {
+        Self::spawn(extra_args, "info", Stdio::piped()).await
+    }
+
+    async fn spawn(extra_args: &[&str], log: &str, stderr: Stdio) -> Self {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra_args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("the grpc-chaos binary starts");
@@ -49,6 +58,19 @@ impl Served {
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let status = tokio::time::timeout(limit, self.child.wait()).await.ok()?;
         status.ok()?.code()
+    }
+
+    /// Everything it logged, once it has exited (see [`Served::start_logging`]).
+    pub async fn logs_after_exit(&mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut text = String::new();
+        let mut stderr = self
+            .child
+            .stderr
+            .take()
+            .expect("started with start_logging");
+        stderr.read_to_string(&mut text).await.unwrap();
+        text
     }
 
     pub fn uri(&self) -> String {

@@ -382,6 +382,44 @@ impl Metadata {
         Ok(map)
     }
 
+    /// Adds every entry to a tonic request, response, status or map, after the values it
+    /// already holds, all or nothing.
+    ///
+    /// # Errors
+    /// As [`Metadata::to_metadata_map`]; the target is then left as it was.
+    ///
+    /// ```
+    /// use tonic_layers::metadata::Metadata;
+    /// let mut md = Metadata::pairs([("x-tenant", "blue")]).unwrap();
+    /// md.append_bin("trace-bin", &[1, 2]).unwrap();
+    ///
+    /// let mut request = tonic::Request::new(());
+    /// request.metadata_mut().insert("x-tenant", "red".parse().unwrap());
+    /// md.append_to(&mut request).unwrap();
+    /// let tenants: Vec<_> = request.metadata().get_all("x-tenant").iter().collect();
+    /// assert_eq!(tenants, ["red", "blue"]);
+    /// assert_eq!(request.metadata().get_bin("trace-bin").unwrap().to_bytes().unwrap().as_ref(), [1, 2]);
+    ///
+    /// let mut map = tonic::metadata::MetadataMap::new();
+    /// md.append_to(&mut map).unwrap();
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    pub fn append_to(&self, target: &mut impl MetadataTarget) -> Result<(), MetadataError> {
+        let built = self.to_metadata_map()?;
+        let map = target.metadata_map();
+        for entry in built.iter() {
+            match entry {
+                KeyAndValueRef::Ascii(k, v) => {
+                    map.append(k.clone(), v.clone());
+                }
+                KeyAndValueRef::Binary(k, v) => {
+                    map.append_bin(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads tonic's map: gRPC's own headers (`te`, `content-type`, `grpc-timeout`, …)
     /// are left out, binary values are decoded (padded or unpadded, `,`-joined values
     /// split). A text value that is valid HTTP but not printable ASCII is kept (lossily
@@ -422,6 +460,37 @@ impl Metadata {
             }
         }
         Ok(md)
+    }
+}
+
+/// What [`Metadata::append_to`] writes into: anything of tonic's that holds a
+/// `MetadataMap`.
+pub trait MetadataTarget {
+    /// The map to add to.
+    fn metadata_map(&mut self) -> &mut MetadataMap;
+}
+
+impl MetadataTarget for MetadataMap {
+    fn metadata_map(&mut self) -> &mut MetadataMap {
+        self
+    }
+}
+
+impl<T> MetadataTarget for tonic::Request<T> {
+    fn metadata_map(&mut self) -> &mut MetadataMap {
+        self.metadata_mut()
+    }
+}
+
+impl<T> MetadataTarget for tonic::Response<T> {
+    fn metadata_map(&mut self) -> &mut MetadataMap {
+        self.metadata_mut()
+    }
+}
+
+impl MetadataTarget for tonic::Status {
+    fn metadata_map(&mut self) -> &mut MetadataMap {
+        self.metadata_mut()
     }
 }
 
