@@ -2,7 +2,11 @@
 //! server run on the runtime that opens the connection, so under paused time the whole
 //! system is deterministic.
 //!
-//! [`serve`] serves any tonic server, layered or not, without naming its type:
+//! [`serve`] serves any tonic server, layered or not, without naming its type, and
+//! [`serve_service`] serves one tower service of tonic's shape (a generated server, or a
+//! `ServiceBuilder` stack around one). Both give back a [`Channel`], and the fake server's
+//! in-memory mode uses the same pipes, so a client, the service under test and the fakes
+//! of its downstreams all run on the test's one clock:
 //!
 //! ```
 //! use grpc_chaos::pb::greeter_client::GreeterClient;
@@ -43,10 +47,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint, Uri};
+use tower::{Service, ServiceExt};
 
 /// Bytes each direction of a pipe buffers before the writer waits.
 pub const PIPE_BUFFER: usize = 64 * 1024;
@@ -113,6 +118,82 @@ impl Connector {
 pub fn incoming() -> (Incoming, Connector) {
     let (tx, rx) = mpsc::unbounded_channel();
     (Incoming(rx), Connector(tx))
+}
+
+/// Serves one tower service of tonic's shape over in-memory HTTP/2 on the current
+/// runtime, and returns a channel to it: a generated server (`GreeterServer::new(svc)`),
+/// a `tower::ServiceBuilder` stack around one, or any service of
+/// `http::Request<tonic::body::Body>`. For a tonic `Router` with several services and its
+/// `Server::builder().layer(…)` stack, use [`serve`].
+///
+/// ```
+/// # use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
+/// # use grpc_chaos::pb::{HelloReply, HelloRequest};
+/// # use tonic::{Request, Response, Status, Streaming};
+/// # struct Slow;
+/// # #[tonic::async_trait]
+/// # impl Greeter for Slow {
+/// #     async fn say_hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+/// #         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+/// #         Ok(Response::new(HelloReply { message: "late".into() }))
+/// #     }
+/// #     type SayHelloStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+/// #     async fn say_hello_stream(&self, _: Request<HelloRequest>) -> Result<Response<Self::SayHelloStreamStream>, Status> { Err(Status::unimplemented("")) }
+/// #     async fn say_hello_client_stream(&self, _: Request<Streaming<HelloRequest>>) -> Result<Response<HelloReply>, Status> { Err(Status::unimplemented("")) }
+/// #     type SayHelloBidiStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+/// #     async fn say_hello_bidi_stream(&self, _: Request<Streaming<HelloRequest>>) -> Result<Response<Self::SayHelloBidiStreamStream>, Status> { Err(Status::unimplemented("")) }
+/// # }
+/// use std::time::Duration;
+/// use grpc_chaos::deadline::{EnforceDeadlineLayer, PropagateDeadlineLayer};
+/// use grpc_chaos::pb::greeter_client::GreeterClient;
+/// use tokio::time::Instant;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let channel = grpc_chaos::memory::serve_service(
+///     tower::ServiceBuilder::new()
+///         .layer(EnforceDeadlineLayer::new())
+///         .service(GreeterServer::new(Slow)),
+/// );
+/// let client = tower::ServiceBuilder::new().layer(PropagateDeadlineLayer::new()).service(channel);
+/// let t0 = Instant::now();
+/// let mut request = Request::new(HelloRequest { name: "Ada".into() });
+/// request.set_timeout(Duration::from_secs(2));
+/// let status = GreeterClient::new(client).say_hello(request).await.unwrap_err();
+/// assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+/// assert_eq!(t0.elapsed(), Duration::from_secs(2)); // on the paused clock
+/// # }
+/// ```
+///
+/// # Panics
+/// Outside a tokio runtime, when the channel first connects.
+pub fn serve_service<S, B>(service: S) -> Channel
+where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // `channel` takes a `Sync` closure; a tower service need not be `Sync`.
+    let service = std::sync::Mutex::new(service);
+    channel(move |server_end| {
+        let service = service.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let per_request = hyper::service::service_fn(move |request: http::Request<_>| {
+            let service = service.clone();
+            service.oneshot(request.map(tonic::body::Body::new))
+        });
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        let connection = builder.serve_connection(TokioIo::new(server_end), per_request);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("grpc-chaos: in-memory connection ended: {e}");
+            }
+        });
+    })
 }
 
 /// Spawns the server that `start` builds from an [`Incoming`] on the current runtime,
