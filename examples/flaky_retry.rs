@@ -58,11 +58,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("{:?} after {:?}", reply.into_inner().message, t0.elapsed());
 
     for call in flaky.received_calls() {
-        let previous = call
-            .metadata
-            .get("grpc-previous-rpc-attempts")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let previous = call.header("grpc-previous-rpc-attempts").unwrap_or("-");
         println!(
             "attempt at {:>4} ms: grpc-timeout {:<8} previous attempts {previous:<2} -> {:?}",
             (call.arrived_at - t0).as_millis(),

@@ -225,6 +225,19 @@ impl ReceivedCall {
         decode_at(&self.response_messages, index, "response")
     }
 
+    /// The first value of the ASCII metadata `key`, as text (`None` when absent, or not
+    /// visible ASCII).
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::ReceivedCall;
+    /// # fn f(call: &ReceivedCall) {
+    /// assert_eq!(call.header("grpc-previous-rpc-attempts"), Some("1"));
+    /// # }
+    /// ```
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key)?.to_str().ok()
+    }
+
     /// The status code the server ended the call with, if it sent one.
     ///
     /// ```

@@ -33,10 +33,7 @@ pub fn arrivals(calls: &[ReceivedCall], t0: tokio::time::Instant) -> Vec<Duratio
 
 /// Each call's `grpc-previous-rpc-attempts`, if it had one.
 pub fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
-    let header = |c: &ReceivedCall| {
-        let value = c.metadata.get("grpc-previous-rpc-attempts")?;
-        Some(value.to_str().unwrap().to_string())
-    };
+    let header = |c: &ReceivedCall| c.header("grpc-previous-rpc-attempts").map(str::to_string);
     calls.iter().map(header).collect()
 }
 

@@ -52,10 +52,6 @@ fn reserved(id: &str) -> Reply {
     })
 }
 
-fn header<'a>(call: &'a grpc_chaos::fake::ReceivedCall, key: &str) -> Option<&'a str> {
-    call.metadata.get(key).map(|v| v.to_str().unwrap())
-}
-
 #[grpc_chaos::test]
 async fn an_order_reserves_its_stock_with_the_callers_deadline_and_request_id() {
     let inventory = FakeServer::in_memory();
@@ -94,8 +90,8 @@ async fn an_order_reserves_its_stock_with_the_callers_deadline_and_request_id() 
     assert_eq!(call.timeout, Some(Ok(secs(5) - REPLY_MARGIN)));
     assert_eq!(call.grpc_timeout.as_deref(), Some("4950000u"));
     assert_eq!(call.deadline, Some(t0 + secs(5) - REPLY_MARGIN));
-    assert_eq!(header(call, REQUEST_ID), Some("req-42"));
-    assert_eq!(header(call, PREVIOUS_ATTEMPTS), None);
+    assert_eq!(call.header(REQUEST_ID), Some("req-42"));
+    assert_eq!(call.header(PREVIOUS_ATTEMPTS), None);
     assert_eq!(
         call.ending.at().zip(call.status_code()),
         Some((t0 + secs(1), Code::Ok))
@@ -116,7 +112,7 @@ async fn an_order_without_a_request_id_gets_one_and_the_inventory_sees_it() {
         .unwrap();
 
     let call = &inventory.wait_for_ended_calls(1).await[0];
-    let id = header(call, REQUEST_ID).expect("a generated request id");
+    let id = call.header(REQUEST_ID).expect("a generated request id");
     assert_eq!(id.len(), 32, "{id}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 }
@@ -194,13 +190,13 @@ async fn an_unavailable_inventory_is_retried_within_the_same_deadline() {
     assert_eq!(first.stub.as_deref(), Some("first call fails"));
     assert_eq!(first.status_code(), Some(Code::Unavailable));
     assert_eq!(
-        (first.arrived_at, header(first, PREVIOUS_ATTEMPTS)),
+        (first.arrived_at, first.header(PREVIOUS_ATTEMPTS)),
         (t0, None)
     );
     assert_eq!(second.stub.as_deref(), Some("later calls succeed"));
     assert_eq!(second.status_code(), Some(Code::Ok));
     assert_eq!(
-        (second.arrived_at, header(second, PREVIOUS_ATTEMPTS)),
+        (second.arrived_at, second.header(PREVIOUS_ATTEMPTS)),
         (t0 + backoff, Some("1"))
     );
     // The same request, replayed, with what is left of the same deadline.
@@ -241,7 +237,7 @@ async fn an_inventory_that_stays_unavailable_fails_the_order_after_three_attempt
     let calls = inventory.wait_for_ended_calls(3).await;
     let seen: Vec<_> = calls
         .iter()
-        .map(|c| (c.arrived_at - t0, header(c, PREVIOUS_ATTEMPTS)))
+        .map(|c| (c.arrived_at - t0, c.header(PREVIOUS_ATTEMPTS)))
         .collect();
     assert_eq!(
         seen,
@@ -324,4 +320,46 @@ async fn an_invalid_order_or_one_with_too_little_time_never_reaches_the_inventor
         rushed.message()
     );
     assert!(inventory.received_calls().is_empty());
+}
+
+#[grpc_chaos::test]
+async fn an_inventory_connection_lost_mid_call_is_retried_on_a_new_one() {
+    let inventory = FakeServer::in_memory();
+    Stub::given(method(RESERVE))
+        .respond_with(Reply::hang())
+        .up_to_n_times(1)
+        .named("the first call hangs")
+        .mount(&inventory);
+    Stub::given(method(RESERVE))
+        .respond_with(reserved("r-2"))
+        .with_priority(9)
+        .mount(&inventory);
+    let policy = retry_policy().without_jitter();
+    let backoff = policy.backoffs(1)[0];
+    let mut orders = order_service_retrying(&inventory, policy);
+    let t0 = Instant::now();
+
+    // The network under the inventory call fails 300 ms in.
+    let placing = orders.place_order(order("A-1", 3, secs(5)));
+    tokio::pin!(placing);
+    tokio::select! {
+        _ = &mut placing => panic!("the order cannot complete while the inventory hangs"),
+        () = tokio::time::sleep(Duration::from_millis(300)) => inventory.drop_connections(),
+    }
+    let reply = placing.await.unwrap().into_inner();
+
+    // The retry layer reads the lost connection as UNAVAILABLE, as the spec maps it, and
+    // tries again after its backoff, on a new connection.
+    assert_eq!(reply.order_id, "order-r-2");
+    let calls = inventory.wait_for_ended_calls(2).await;
+    let lost_at = t0 + Duration::from_millis(300);
+    assert!(
+        matches!(calls[0].ending, CallEnding::Cancelled { at, .. } if at == lost_at),
+        "{:?}",
+        calls[0].ending
+    );
+    assert_eq!(
+        (calls[1].arrived_at, calls[1].header(PREVIOUS_ATTEMPTS)),
+        (lost_at + backoff, Some("1"))
+    );
 }

@@ -60,6 +60,12 @@ impl PropagateDeadlineLayer {
 
     /// Keeps `margin` of the incoming budget for this hop's own work after the call.
     ///
+    /// With no margin (the default) the outbound call's deadline is the caller's, to the
+    /// instant, so when the downstream is too slow this hop's DEADLINE_EXCEEDED and the
+    /// caller's own timer fire together: a caller that times the call itself (a plain
+    /// tonic client) reads its own CANCELLED, never this hop's answer. A margin of a few
+    /// milliseconds lets the answer reach it first.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let layer = tonic_layers::deadline::PropagateDeadlineLayer::new().margin(Duration::from_millis(20));

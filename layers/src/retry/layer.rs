@@ -57,6 +57,15 @@ impl Plan {
 ///   it runs out the call ends with DEADLINE_EXCEEDED naming the last attempt's status.
 /// - Attempts after the first carry `grpc-previous-rpc-attempts`; a
 ///   `grpc-retry-pushback-ms` trailer is obeyed.
+/// - A connection lost under an attempt counts as UNAVAILABLE, as the spec maps it
+///   (tonic says UNKNOWN), so a policy listing UNAVAILABLE retries it; see
+///   [`crate::connection`].
+///
+/// **With [`PropagateDeadlineLayer`](crate::deadline::PropagateDeadlineLayer)**, put the
+/// deadline layer outside (first in a `tower::ServiceBuilder`): its margin then comes off
+/// the whole retried call, backoffs included, and the retry layer's budget is what it
+/// leaves. The other order also ends the call at its deadline (both are tested), but
+/// takes the margin off each attempt only, so a retry may start inside it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
