@@ -32,9 +32,10 @@ use bytes::Bytes;
 use http_body::Frame;
 use tonic::{Code, Status};
 
-/// Whether `error` says the connection under the call was lost: an I/O error somewhere
-/// in its source chain, below nothing but tonic's and hyper's wrappers. A status with a
-/// code other than UNKNOWN is a status, not a lost connection.
+/// Whether `error` says the connection under the call was lost, or could not be made:
+/// an I/O error somewhere in its source chain (tonic and hyper wrap the socket's or the
+/// pipe's own error), or an h2 error that came from I/O. A status with a code other than
+/// UNKNOWN is a status, not a lost connection.
 ///
 /// ```
 /// use tonic_layers::connection::is_connection_lost;
