@@ -25,7 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 
 use super::script::{Ending, Script};
-use crate::metadata::{decode_base64, header_name};
+use crate::metadata::{decode_base64, encode_binary, header_name};
 
 const PREFIX: &str = "x-chaos-";
 /// The longest delay a header may ask for (a day): a typo should not park a call forever.
@@ -99,11 +99,17 @@ fn entry(header: &str, value: &HeaderValue) -> Result<(HeaderName, HeaderValue),
         .ok()
         .filter(|_| key == key.to_ascii_lowercase())
         .ok_or_else(|| invalid(header, value.as_bytes(), expected))?;
-    if key.ends_with("-bin") && decode_base64(val.as_bytes()).is_none() {
-        return Err(invalid(header, value.as_bytes(), expected));
-    }
+    // A `-bin` value goes out unpadded, as the spec says senders should, in whichever
+    // form it was given.
+    let val = match key.ends_with("-bin") {
+        true => match decode_base64(val.as_bytes()) {
+            Some(bytes) => encode_binary(&bytes),
+            None => return Err(invalid(header, value.as_bytes(), expected)),
+        },
+        false => val.to_string(),
+    };
     let val =
-        HeaderValue::from_str(val).map_err(|_| invalid(header, value.as_bytes(), expected))?;
+        HeaderValue::try_from(val).map_err(|_| invalid(header, value.as_bytes(), expected))?;
     Ok((name, val))
 }
 

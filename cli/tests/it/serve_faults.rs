@@ -281,3 +281,46 @@ async fn malformed_grpc_timeouts_get_internal_unless_lenient() {
         );
     }
 }
+
+#[grpc_chaos::test(paused = false)]
+async fn injected_bin_values_go_out_unpadded_whatever_form_they_came_in() {
+    // A scenario with a padded -bin header, and fault headers with padded values: the raw
+    // HTTP/2 read sees each as the spec says a sender should write it, unpadded.
+    let dir = std::env::temp_dir().join(format!("grpc-chaos-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("bin.toml");
+    std::fs::write(
+        &scenario,
+        "[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.match]\nmetadata = { \"x-case\" = \"bin\" }\n\
+         [stub.reply]\nheaders_bin = { \"scenario-bin\" = \"AQL+/w==\" }\n\
+         trailers_bin = { \"scenario-trailer-bin\" = \"AQL+/w==\" }\n",
+    )
+    .unwrap();
+    let served = Served::start(&["--scenario", scenario.to_str().unwrap()]).await;
+    let request = hello("Ada").encode_to_vec();
+
+    let faults = [
+        ("x-chaos-header", "fault-bin=AQL+/w=="),
+        ("x-chaos-trailer", "fault-trailer-bin=AQL+/w=="),
+    ];
+    let from_faults = raw_client::call(&served.addr, SAY_HELLO, &faults, &request, true).await;
+    let from_scenario = raw_client::call(
+        &served.addr,
+        SAY_HELLO,
+        &[("x-case", "bin")],
+        &request,
+        true,
+    )
+    .await;
+
+    let raw = |map: &http::HeaderMap, key: &str| map.get(key).map(|v| v.as_bytes().to_vec());
+    let unpadded = Some(b"AQL+/w".to_vec());
+    assert_eq!(raw(&from_faults.headers, "fault-bin"), unpadded);
+    assert_eq!(raw(&from_faults.trailers, "fault-trailer-bin"), unpadded);
+    assert_eq!(raw(&from_scenario.headers, "scenario-bin"), unpadded);
+    assert_eq!(
+        raw(&from_scenario.trailers, "scenario-trailer-bin"),
+        unpadded
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
