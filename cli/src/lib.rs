@@ -13,13 +13,15 @@ use grpc_chaos::builtin;
 use grpc_chaos::fake::FakeServer;
 use grpc_chaos::scenario::{Scenario, ScenarioError};
 
+pub mod units;
+
 /// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// `serve` keeps only this many calls in its journal, so its memory stays bounded.
-const JOURNAL_LIMIT: usize = 1000;
 /// Request metadata over this gets RESOURCE_EXHAUSTED (the limit HTTP/2 servers such as
 /// tonic's apply by default, where they answer HTTP 431 or tear the connection down).
 const METADATA_LIMIT: usize = 16 * 1024;
+/// How long `serve` waits for a keepalive ping's answer before closing the connection.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Command-line arguments of `grpc-chaos`.
 ///
@@ -27,7 +29,7 @@ const METADATA_LIMIT: usize = 16 * 1024;
 /// use clap::Parser;
 /// use grpc_chaos_cli::{Cli, Command};
 /// let cli = Cli::parse_from(["grpc-chaos", "serve", "--addr", "127.0.0.1:0"]);
-/// assert!(matches!(cli.command, Command::Serve { .. }));
+/// assert!(matches!(cli.command, Command::Serve(_)));
 /// ```
 #[derive(Debug, Parser)]
 #[command(
@@ -46,32 +48,68 @@ pub struct Cli {
 /// The subcommands.
 ///
 /// ```
-/// use grpc_chaos_cli::Command;
-/// let serve = Command::Serve {
-///     addr: "127.0.0.1:50051".parse().unwrap(),
-///     lenient_timeouts: false,
-///     scenarios: vec![],
-///     seed: 0,
-/// };
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "serve", "--idle-timeout", "30s"]);
+/// let Command::Serve(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.idle_timeout, std::time::Duration::from_secs(30));
 /// ```
 #[derive(Debug, Subcommand)]
 #[non_exhaustive]
 pub enum Command {
     /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
-    Serve {
-        /// Where to listen; port 0 picks a free one (the first line printed names it).
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        addr: SocketAddr,
-        /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
-        #[arg(long)]
-        lenient_timeouts: bool,
-        /// A TOML scenario file of stubs (repeatable); they answer before the built-ins.
-        #[arg(long = "scenario", value_name = "FILE")]
-        scenarios: Vec<PathBuf>,
-        /// Seeds every `chance` reply of the scenarios, so a run replays.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Serve(ServeArgs),
+}
+
+/// The flags of `grpc-chaos serve`. The defaults bound what a long-running fake holds:
+/// its journal in calls and bytes, and its connections in time and number.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let Command::Serve(args) = Cli::parse_from(["grpc-chaos", "serve"]).command else { unreachable!() };
+/// assert_eq!(args.journal_bytes, 64 << 20);
+/// assert_eq!(args.max_connections, 1000);
+/// ```
+#[derive(Debug, clap::Args)]
+#[non_exhaustive]
+pub struct ServeArgs {
+    /// Where to listen; port 0 picks a free one (the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub addr: SocketAddr,
+    /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
+    #[arg(long)]
+    pub lenient_timeouts: bool,
+    /// A TOML scenario file of stubs (repeatable); they answer before the built-ins.
+    #[arg(long = "scenario", value_name = "FILE")]
+    pub scenarios: Vec<PathBuf>,
+    /// Seeds every `chance` reply of the scenarios, so a run replays.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The journal keeps the latest this many calls.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub journal_calls: usize,
+    /// The journal keeps at most this many bytes of messages, all calls together; the
+    /// oldest calls go first.
+    #[arg(long, default_value = "64MiB", value_parser = units::size, value_name = "SIZE")]
+    pub journal_bytes: usize,
+    /// The journal keeps at most the first this many bytes of each message, and its size.
+    #[arg(long, default_value = "256KiB", value_parser = units::size, value_name = "SIZE")]
+    pub journal_message_bytes: usize,
+    /// A connection that has not sent the HTTP/2 preface this long after opening is
+    /// closed.
+    #[arg(long, default_value = "10s", value_parser = units::duration, value_name = "DURATION")]
+    pub handshake_timeout: Duration,
+    /// A connection with no open call for this long is closed (GOAWAY).
+    #[arg(long, default_value = "5m", value_parser = units::duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+    /// A connection quiet this long is pinged, and closed if the answer has not come 20 s
+    /// later.
+    #[arg(long, default_value = "60s", value_parser = units::duration, value_name = "DURATION")]
+    pub keepalive: Duration,
+    /// At most this many connections are open at once; a newer one is closed at once.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_connections: usize,
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -157,38 +195,37 @@ impl std::error::Error for CliError {
 /// ```
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve {
-            addr,
-            lenient_timeouts,
-            scenarios,
-            seed,
-        } => {
+        Command::Serve(args) => {
             // Read every scenario before binding: a bad file fails fast, with nothing served.
-            let scenarios = scenarios
+            let scenarios = args
+                .scenarios
                 .iter()
-                .map(|path| Scenario::load(path, seed))
+                .map(|path| Scenario::load(path, args.seed))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::Input)?;
-            serve(addr, lenient_timeouts, scenarios).await
+            serve(&args, scenarios).await
         }
     }
 }
 
 /// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
 /// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
-async fn serve(
-    addr: SocketAddr,
-    lenient_timeouts: bool,
-    scenarios: Vec<Scenario>,
-) -> Result<(), CliError> {
+async fn serve(args: &ServeArgs, scenarios: Vec<Scenario>) -> Result<(), CliError> {
+    let addr = args.addr;
     // Watch the signals before announcing the address: a signal sent as soon as the
     // first line is read must find its handler in place.
     let shutdown = shutdown_signal()?;
     let server = FakeServer::builder()
         .enforce_deadlines(true)
-        .lenient_timeouts(lenient_timeouts)
+        .lenient_timeouts(args.lenient_timeouts)
         .fault_headers(true)
-        .journal_limit(JOURNAL_LIMIT)
+        .journal_limit(args.journal_calls)
+        .journal_bytes(args.journal_bytes)
+        .journal_message_bytes(args.journal_message_bytes)
+        .handshake_timeout(args.handshake_timeout)
+        .idle_timeout(args.idle_timeout)
+        .keepalive(args.keepalive, KEEPALIVE_TIMEOUT)
+        .max_connections(args.max_connections)
         .metadata_limit(METADATA_LIMIT)
         .shapes(grpc_chaos::pb::shapes())
         .start_on(addr)

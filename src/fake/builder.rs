@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use super::hygiene::Hygiene;
+use super::journal::JournalLimits;
 use super::server::FakeServer;
 use super::state::State;
 use super::transport;
@@ -24,10 +26,12 @@ pub(crate) struct Options {
     /// The deadline layer's admission rules: strict or lenient `grpc-timeout`.
     pub(crate) admission: EnforceDeadlineLayer,
     pub(crate) fault_headers: bool,
-    pub(crate) journal_limit: Option<usize>,
+    pub(crate) journal: JournalLimits,
     pub(crate) metadata_limit: Option<usize>,
     /// How long the journal's waits last before they fail.
     pub(crate) wait_limit: Duration,
+    /// Limits on each connection.
+    pub(crate) hygiene: Hygiene,
 }
 
 impl Default for Options {
@@ -38,9 +42,10 @@ impl Default for Options {
             // The plain fake only observes: a malformed timeout is recorded, not refused.
             admission: EnforceDeadlineLayer::new().lenient_timeouts(true),
             fault_headers: false,
-            journal_limit: None,
+            journal: JournalLimits::default(),
             metadata_limit: None,
             wait_limit: DEFAULT_WAIT_LIMIT,
+            hygiene: Hygiene::default(),
         }
     }
 }
@@ -104,7 +109,38 @@ impl FakeServerBuilder {
     /// let b = grpc_chaos::fake::FakeServer::builder().journal_limit(1000);
     /// ```
     pub fn journal_limit(mut self, calls: usize) -> Self {
-        self.options.journal_limit = Some(calls);
+        self.options.journal.calls = Some(calls);
+        self
+    }
+
+    /// Keeps at most `bytes` of request and response messages in the journal, all calls
+    /// together: past it the oldest calls go first, as with
+    /// [`journal_limit`](Self::journal_limit). By default every byte is kept, which suits
+    /// small tests: a call streaming 1 GB keeps 1 GB for as long as the server lives.
+    ///
+    /// With a budget, the journal keeps copies of the messages (never the buffers they
+    /// were read into), and the newest call always stays: a call that alone passes the
+    /// budget keeps only the first `bytes` of its messages, and the rest as their sizes.
+    /// A truncated message reads as [`DecodeMessageError::Truncated`](super::DecodeMessageError::Truncated).
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().journal_bytes(64 << 20);
+    /// ```
+    pub fn journal_bytes(mut self, bytes: usize) -> Self {
+        self.options.journal.bytes = Some(bytes);
+        self
+    }
+
+    /// Keeps at most the first `bytes` of each message in the journal; its size is kept
+    /// too ([`ReceivedCall::request_sizes`](super::ReceivedCall::request_sizes)), and
+    /// decoding it reads as [`DecodeMessageError::Truncated`](super::DecodeMessageError::Truncated).
+    /// Stubs, matchers and handlers still see every message whole. No limit by default.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().journal_message_bytes(256 << 10);
+    /// ```
+    pub fn journal_message_bytes(mut self, bytes: usize) -> Self {
+        self.options.journal.message_bytes = Some(bytes);
         self
     }
 
@@ -131,6 +167,52 @@ impl FakeServerBuilder {
     /// ```
     pub fn wait_limit(mut self, limit: Duration) -> Self {
         self.options.wait_limit = limit;
+        self
+    }
+
+    /// Closes a connection that has not sent the HTTP/2 preface `limit` after it opened
+    /// (a slow-loris, or a client that is not speaking HTTP/2). Off by default.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().handshake_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn handshake_timeout(mut self, limit: Duration) -> Self {
+        self.options.hygiene.handshake_timeout = Some(limit);
+        self
+    }
+
+    /// Closes a connection gracefully (GOAWAY) once it has had no open call for `limit`.
+    /// A client opens a new one for its next call. Off by default.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().idle_timeout(std::time::Duration::from_secs(300));
+    /// ```
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.options.hygiene.idle_timeout = Some(limit);
+        self
+    }
+
+    /// Pings each connection (HTTP/2 PING) after `interval` without frames, and closes it
+    /// when the answer has not come `timeout` later: a peer that died without closing
+    /// its socket. Off by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = grpc_chaos::fake::FakeServer::builder().keepalive(Duration::from_secs(60), Duration::from_secs(20));
+    /// ```
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.options.hygiene.keepalive = Some((interval, timeout));
+        self
+    }
+
+    /// Keeps at most `n` connections open: a connection past the cap is closed at once,
+    /// with a log line, and the open ones go on. Unlimited by default.
+    ///
+    /// ```
+    /// let b = grpc_chaos::fake::FakeServer::builder().max_connections(1000);
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.options.hygiene.max_connections = Some(n);
         self
     }
 

@@ -163,10 +163,18 @@ pub struct ReceivedCall {
     pub deadline: Option<Instant>,
     /// The name (or description) of the stub that answered; `None` when no stub matched.
     pub stub: Option<String>,
-    /// The request messages received, in order, without their 5-byte prefix.
+    /// The request messages received, in order, without their 5-byte prefix. A message
+    /// over the journal's per-message limit keeps a prefix of its bytes (see
+    /// [`ReceivedCall::request_sizes`]).
     pub request_messages: Vec<Bytes>,
-    /// The response messages sent, in order, without their 5-byte prefix.
+    /// Each request message's size on the wire, without its prefix: larger than the
+    /// bytes kept when the message was truncated.
+    pub request_sizes: Vec<usize>,
+    /// The response messages sent, in order, without their 5-byte prefix (a prefix, when
+    /// truncated, as for requests).
     pub response_messages: Vec<Bytes>,
+    /// Each response message's size on the wire.
+    pub response_sizes: Vec<usize>,
     /// How the call ended.
     pub ending: CallEnding,
 }
@@ -187,7 +195,12 @@ impl ReceivedCall {
         &self,
         index: usize,
     ) -> Result<T, DecodeMessageError> {
-        decode_at(&self.request_messages, index, "request")
+        decode_at(
+            &self.request_messages,
+            &self.request_sizes,
+            index,
+            "request",
+        )
     }
 
     /// Decodes every request message as `T`.
@@ -222,7 +235,12 @@ impl ReceivedCall {
         &self,
         index: usize,
     ) -> Result<T, DecodeMessageError> {
-        decode_at(&self.response_messages, index, "response")
+        decode_at(
+            &self.response_messages,
+            &self.response_sizes,
+            index,
+            "response",
+        )
     }
 
     /// The first value of the ASCII metadata `key`, as text (`None` when absent, or not
@@ -287,6 +305,7 @@ impl ReceivedCall {
 
 fn decode_at<T: prost::Message + Default>(
     messages: &[Bytes],
+    sizes: &[usize],
     index: usize,
     side: &'static str,
 ) -> Result<T, DecodeMessageError> {
@@ -295,6 +314,15 @@ fn decode_at<T: prost::Message + Default>(
         index,
         available: messages.len(),
     })?;
+    let size = sizes.get(index).copied().unwrap_or(bytes.len());
+    if size > bytes.len() {
+        return Err(DecodeMessageError::Truncated {
+            side,
+            index,
+            kept: bytes.len(),
+            size,
+        });
+    }
     T::decode(bytes.clone()).map_err(|source| DecodeMessageError::Decode {
         side,
         index,
@@ -321,6 +349,19 @@ pub enum DecodeMessageError {
         /// How many messages were recorded.
         available: usize,
     },
+    /// The journal kept only a prefix of the message: it was over the per-message limit
+    /// ([`FakeServerBuilder::journal_message_bytes`](super::FakeServerBuilder::journal_message_bytes)),
+    /// or its call over the whole journal's byte budget.
+    Truncated {
+        /// `"request"` or `"response"`.
+        side: &'static str,
+        /// The message's index.
+        index: usize,
+        /// How many of its bytes were kept.
+        kept: usize,
+        /// Its size on the wire.
+        size: usize,
+    },
     /// The bytes are not a valid encoding of the type.
     Decode {
         /// `"request"` or `"response"`.
@@ -345,6 +386,16 @@ impl fmt::Display for DecodeMessageError {
                     "{side} message {index} does not exist ({available} recorded)"
                 )
             }
+            Self::Truncated {
+                side,
+                index,
+                kept,
+                size,
+            } => write!(
+                f,
+                "{side} message {index} was truncated in the journal: {kept} of its {size} bytes \
+                 were kept"
+            ),
             Self::Decode {
                 side,
                 index,
@@ -360,13 +411,23 @@ impl std::error::Error for DecodeMessageError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Decode { source, .. } => Some(source),
-            Self::Missing { .. } => None,
+            Self::Missing { .. } | Self::Truncated { .. } => None,
         }
     }
 }
 
 /// One call's entry, shared by the journal's list and the call's recorder.
-type Entry = Arc<Mutex<ReceivedCall>>;
+type Entry = Arc<Mutex<Slot>>;
+
+/// A call as recorded, and what it counts for in the journal's byte budget.
+#[derive(Debug)]
+struct Slot {
+    call: ReceivedCall,
+    /// Whether the journal still lists it (and counts its bytes).
+    listed: bool,
+    /// The message bytes it keeps.
+    kept: usize,
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave an entry half-written in a
@@ -374,30 +435,42 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How much a journal keeps: calls, message bytes in all, and bytes of each message.
+/// `None` keeps everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JournalLimits {
+    pub(crate) calls: Option<usize>,
+    pub(crate) bytes: Option<usize>,
+    pub(crate) message_bytes: Option<usize>,
+}
+
 /// The shared store of calls, and the count of calls whose handler is still live.
 ///
 /// Each call's entry has a lock of its own, which only its recorder writes; the list
 /// holds the entries. Clearing or trimming the list therefore never disturbs a call in
-/// flight: it goes on recording into an entry nobody lists any more.
+/// flight: it goes on recording into an entry nobody lists any more. Locks are taken
+/// list first, then entry, never the other way.
 #[derive(Debug)]
 pub(crate) struct Journal {
     /// The tokio instant the journal was made: failure messages give times from it.
     origin: Instant,
     calls: Mutex<VecDeque<Entry>>,
     next_id: AtomicUsize,
-    /// At most this many calls are kept (the oldest go first); `None` keeps all.
-    limit: Option<usize>,
+    limits: JournalLimits,
+    /// The message bytes the listed calls keep.
+    kept: AtomicUsize,
     changed: Notify,
     live: AtomicUsize,
 }
 
 impl Journal {
-    pub(crate) fn with_limit(limit: Option<usize>) -> Self {
+    pub(crate) fn new(limits: JournalLimits) -> Self {
         Self {
             origin: Instant::now(),
             calls: Mutex::default(),
             next_id: AtomicUsize::default(),
-            limit,
+            limits,
+            kept: AtomicUsize::default(),
             changed: Notify::new(),
             live: AtomicUsize::default(),
         }
@@ -415,12 +488,53 @@ impl Journal {
 
     pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
         let entries: Vec<Entry> = lock(&self.calls).iter().cloned().collect();
-        entries.iter().map(|e| lock(e).clone()).collect()
+        entries.iter().map(|e| lock(e).call.clone()).collect()
+    }
+
+    /// The message bytes the journal keeps now.
+    pub(crate) fn kept_bytes(&self) -> usize {
+        self.kept.load(Ordering::SeqCst)
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.calls).clear();
+        let mut calls = lock(&self.calls);
+        while let Some(entry) = calls.pop_front() {
+            self.unlist(&entry);
+        }
+        drop(calls);
         self.changed.notify_waiters();
+    }
+
+    /// Stops counting an entry taken off the list.
+    fn unlist(&self, entry: &Entry) {
+        let mut slot = lock(entry);
+        if slot.listed {
+            slot.listed = false;
+            self.kept.fetch_sub(slot.kept, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes the oldest calls off the list while it is over its limits; the newest call
+    /// always stays.
+    fn trim(&self, calls: &mut VecDeque<Entry>) {
+        let over_calls =
+            |calls: &VecDeque<Entry>| self.limits.calls.is_some_and(|limit| calls.len() > limit);
+        let over_bytes = || {
+            self.limits
+                .bytes
+                .is_some_and(|limit| self.kept_bytes() > limit)
+        };
+        while calls.len() > 1 && (over_calls(calls) || over_bytes()) {
+            if let Some(entry) = calls.pop_front() {
+                self.unlist(&entry);
+            }
+        }
+        if over_calls(calls) {
+            // A call limit of 0 keeps nothing.
+            if let Some(entry) = calls.pop_front() {
+                self.unlist(&entry);
+            }
+        }
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -455,13 +569,15 @@ impl Journal {
     /// Records a new call and returns the recorder that updates it.
     pub(crate) fn open(self: &Arc<Self>, make: impl FnOnce(usize) -> ReceivedCall) -> Recorder {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let entry = Arc::new(Mutex::new(make(id)));
+        let entry = Arc::new(Mutex::new(Slot {
+            call: make(id),
+            listed: true,
+            kept: 0,
+        }));
         {
             let mut calls = lock(&self.calls);
             calls.push_back(Arc::clone(&entry));
-            while self.limit.is_some_and(|limit| calls.len() > limit) {
-                calls.pop_front();
-            }
+            self.trim(&mut calls);
         }
         self.live.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_waiters();
@@ -471,6 +587,32 @@ impl Journal {
             id,
         }
     }
+
+    /// What to keep of a message of `call`, which keeps `kept` bytes already: all of it,
+    /// or a prefix within the per-message limit and the budget.
+    fn keep(&self, kept: usize, message: &Bytes) -> Bytes {
+        let mut keep = message.len();
+        if let Some(cap) = self.limits.message_bytes {
+            keep = keep.min(cap);
+        }
+        if let Some(budget) = self.limits.bytes {
+            // One call alone never keeps more than the whole budget.
+            keep = keep.min(budget.saturating_sub(kept));
+        }
+        if self.limits.bytes.is_none() && self.limits.message_bytes.is_none() {
+            // Kept whole and shared: nothing is bounded, so nothing is copied.
+            return message.clone();
+        }
+        // A copy, so that the journal never holds the buffer the message was read into.
+        Bytes::copy_from_slice(&message[..keep])
+    }
+}
+
+/// Which way a message went.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Side {
+    Request,
+    Response,
 }
 
 /// Updates one call's entry; on drop before an ending, records a client cancel.
@@ -487,14 +629,41 @@ impl Recorder {
     }
 
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ReceivedCall) -> R) -> R {
-        let out = f(&mut lock(&self.entry));
+        let out = f(&mut lock(&self.entry).call);
         self.journal.changed.notify_waiters();
         out
     }
 
     /// Reads the entry without changing it.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&ReceivedCall) -> R) -> R {
-        f(&lock(&self.entry))
+        f(&lock(&self.entry).call)
+    }
+
+    /// Records one message, within the journal's limits; returns its index.
+    pub(crate) fn message(&self, side: Side, message: &Bytes) -> usize {
+        let journal = &self.journal;
+        let index = {
+            let mut guard = lock(&self.entry);
+            let slot = &mut *guard;
+            let kept = journal.keep(slot.kept, message);
+            slot.kept += kept.len();
+            if slot.listed {
+                journal.kept.fetch_add(kept.len(), Ordering::SeqCst);
+            }
+            let call = &mut slot.call;
+            let (messages, sizes) = match side {
+                Side::Request => (&mut call.request_messages, &mut call.request_sizes),
+                Side::Response => (&mut call.response_messages, &mut call.response_sizes),
+            };
+            messages.push(kept);
+            sizes.push(message.len());
+            messages.len() - 1
+        };
+        if journal.limits.bytes.is_some() {
+            journal.trim(&mut lock(&journal.calls));
+        }
+        journal.changed.notify_waiters();
+        index
     }
 
     /// Sets the ending unless one is set already (the first ending wins).

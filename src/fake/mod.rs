@@ -35,6 +35,7 @@ mod call;
 mod codec;
 pub mod faults;
 mod handler;
+mod hygiene;
 mod journal;
 mod matchers;
 mod reason;

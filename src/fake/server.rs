@@ -314,6 +314,25 @@ impl FakeServer {
         self.state.connections.drop_all();
     }
 
+    /// How many bytes of messages the journal keeps now, all calls together (see
+    /// [`FakeServerBuilder::journal_bytes`]).
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::fake::FakeServer::in_memory().journal_bytes(), 0);
+    /// ```
+    pub fn journal_bytes(&self) -> usize {
+        self.state.journal.kept_bytes()
+    }
+
+    /// How many connections are open now, in memory or over TCP.
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::fake::FakeServer::in_memory().open_connections(), 0);
+    /// ```
+    pub fn open_connections(&self) -> usize {
+        self.state.connections.open()
+    }
+
     /// Waits until no call has a live handler (every call has ended and been dropped).
     ///
     /// # Panics

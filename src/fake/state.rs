@@ -20,7 +20,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(options: Options) -> Self {
-        let journal = Arc::new(Journal::with_limit(options.journal_limit));
+        let journal = Arc::new(Journal::new(options.journal));
         Self {
             stubs: Registry::new(Arc::clone(&journal)),
             journal,

@@ -2,6 +2,8 @@
 //! socket or an in-memory pipe), connection tasks tracked so the server can drain them
 //! gracefully or drop them at once.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::server::conn::http2;
@@ -12,6 +14,8 @@ use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::call;
+use super::call::CallBody;
+use super::hygiene::{read_preface, Counted, OpenStreams, Prefaced, StreamGuard};
 use super::state::State;
 
 /// The HTTP/2 header-list limit when the server checks metadata size itself.
@@ -20,6 +24,8 @@ const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
 /// The server's connection tasks.
 #[derive(Debug)]
 pub(crate) struct Connections {
+    /// How many connections are open (counted from accept to close).
+    open: Arc<AtomicUsize>,
     /// Connection tasks (and the accept loop), aborted when the server is dropped.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Tasks taken out of `tasks` by a graceful shutdown, still aborted on drop.
@@ -31,6 +37,7 @@ pub(crate) struct Connections {
 impl Default for Connections {
     fn default() -> Self {
         Self {
+            open: Arc::new(AtomicUsize::new(0)),
             tasks: Mutex::new(Vec::new()),
             awaited: Mutex::new(Vec::new()),
             draining: watch::channel(false).0,
@@ -39,6 +46,24 @@ impl Default for Connections {
 }
 
 impl Connections {
+    /// How many connections are open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Counts a connection as open, unless `cap` are already; the count drops with the
+    /// guard.
+    fn admit(&self, cap: Option<usize>) -> Option<OpenConnection> {
+        let admitted = self
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                cap.is_none_or(|cap| n < cap).then_some(n + 1)
+            });
+        admitted
+            .ok()
+            .map(|_| OpenConnection(Arc::clone(&self.open)))
+    }
+
     fn track(&self, task: JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
@@ -88,30 +113,87 @@ impl Connections {
     }
 }
 
-/// Serves HTTP/2 on one connection, on the current runtime.
+/// One open connection, counted until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves HTTP/2 on one connection, on the current runtime, within the server's
+/// connection limits (see `hygiene`).
 pub(crate) fn serve_connection<I>(state: &Arc<State>, io: I)
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let hygiene = state.options.hygiene;
+    let Some(open) = state.connections.admit(hygiene.max_connections) else {
+        tracing::warn!(
+            limit = hygiene.max_connections,
+            "grpc-chaos fake server: at the connection limit; closing a new connection"
+        );
+        return;
+    };
     let for_calls = Arc::clone(state);
-    let service =
-        hyper::service::service_fn(move |request| call::serve(Arc::clone(&for_calls), request));
+    let streams = OpenStreams::new();
+    let for_streams = streams.clone();
+    let service = hyper::service::service_fn(move |request| {
+        counted(
+            for_streams.open(),
+            call::serve(Arc::clone(&for_calls), request),
+        )
+    });
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
     if state.options.metadata_limit.is_some() {
         builder.max_header_list_size(RAISED_HEADER_LIST_LIMIT);
     }
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Some((interval, timeout)) = hygiene.keepalive {
+        builder
+            .keep_alive_interval(interval)
+            .keep_alive_timeout(timeout);
+    }
     let mut draining = state.connections.draining.subscribe();
     let task = tokio::spawn(async move {
+        let _open = open;
+        let io = match hygiene.handshake_timeout {
+            None => Prefaced::plain(io),
+            Some(limit) => match tokio::time::timeout(limit, read_preface(io)).await {
+                Ok(Ok(io)) => io,
+                Ok(Err(e)) => {
+                    tracing::debug!("grpc-chaos fake server: closed before its preface: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(
+                        "grpc-chaos fake server: no HTTP/2 preface within {limit:?}; closing"
+                    );
+                    return;
+                }
+            },
+        };
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
         let drain = async move {
             // The guard `wait_for` returns must not live across an await.
             let _ = draining.wait_for(|d| *d).await.is_ok();
         };
+        let idle = async {
+            match hygiene.idle_timeout {
+                Some(limit) => streams.idle_for(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         let ended = tokio::select! {
             ended = connection.as_mut() => ended,
             () = drain => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+            () = idle => {
+                tracing::debug!("grpc-chaos fake server: idle connection; closing it");
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
@@ -121,6 +203,18 @@ where
         }
     });
     state.connections.track(task);
+}
+
+/// A call's response, its stream counted open until the body is dropped.
+async fn counted(
+    stream: StreamGuard,
+    call: impl Future<Output = Result<http::Response<CallBody>, call::BoxError>>,
+) -> Result<http::Response<Counted<CallBody>>, call::BoxError> {
+    let response = call.await?;
+    Ok(response.map(|body| Counted {
+        body,
+        _stream: stream,
+    }))
 }
 
 /// Accepts TCP connections on `listener` until aborted, serving each.

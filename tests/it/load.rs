@@ -169,3 +169,79 @@ async fn ten_thousand_streams_with_seeded_cancels_are_journaled_once_each_withou
         "RSS grew: {rss_after:?} KiB"
     );
 }
+
+/// `grpc-chaos serve`'s journal limits (`--journal-bytes`, `--journal-message-bytes`).
+const SERVE_JOURNAL_BYTES: usize = 64 << 20;
+const SERVE_MESSAGE_BYTES: usize = 256 << 10;
+
+#[grpc_chaos::test(worker_threads = 2, wall_limit = "240s")]
+async fn a_hundred_streams_of_8_mib_messages_leave_the_journal_within_its_budget() {
+    use grpc_chaos::fake::DecodeMessageError;
+    use grpc_chaos::pb::grpc::testing::test_service_client::TestServiceClient;
+    use grpc_chaos::pb::grpc::testing::{Payload, StreamingInputCallRequest};
+
+    const STREAMS: usize = 100;
+    const AT_ONCE: usize = 4;
+    const MESSAGE: usize = 8 << 20;
+    let server = FakeServer::builder()
+        .journal_bytes(SERVE_JOURNAL_BYTES)
+        .journal_message_bytes(SERVE_MESSAGE_BYTES)
+        .start()
+        .await;
+    grpc_chaos::builtin::mount_all(&server);
+    let client = TestServiceClient::new(server.channel()).max_encoding_message_size(usize::MAX);
+    let (before, _) = rss_kib();
+    let started = std::time::Instant::now();
+
+    for batch in 0..STREAMS / AT_ONCE {
+        let mut streams = Vec::new();
+        for _ in 0..AT_ONCE {
+            let mut client = client.clone();
+            streams.push(tokio::spawn(async move {
+                let request = StreamingInputCallRequest {
+                    payload: Some(Payload {
+                        r#type: 0,
+                        body: vec![batch as u8; MESSAGE],
+                    }),
+                    ..Default::default()
+                };
+                let reply = client
+                    .streaming_input_call(tokio_stream::iter([request]))
+                    .await
+                    .unwrap();
+                reply.into_inner().aggregated_payload_size as usize
+            }));
+        }
+        for stream in streams {
+            assert_eq!(stream.await.unwrap(), MESSAGE);
+        }
+    }
+
+    let (after, peak) = rss_kib();
+    println!(
+        "large messages: {STREAMS} streams of 8 MiB in {:?}; RSS {} MiB before, {} MiB after, peak {} MiB; journal {} MiB",
+        started.elapsed(),
+        before >> 10,
+        after >> 10,
+        peak >> 10,
+        server.journal_bytes() >> 20
+    );
+    // The journal answers for every call, each message marked truncated with its size.
+    let calls = server.wait_for_ended_calls(STREAMS).await;
+    assert_eq!(calls.len(), STREAMS);
+    assert!(server.journal_bytes() <= SERVE_JOURNAL_BYTES);
+    let latest = calls.last().unwrap();
+    assert_eq!(latest.status_code(), Some(Code::Ok));
+    assert_eq!(latest.request_messages[0].len(), SERVE_MESSAGE_BYTES);
+    assert!(latest.request_sizes[0] > MESSAGE);
+    assert!(matches!(
+        latest.request::<StreamingInputCallRequest>(0),
+        Err(DecodeMessageError::Truncated {
+            kept: SERVE_MESSAGE_BYTES,
+            ..
+        })
+    ));
+    // The RSS printed above is this whole process: the client's messages and the other
+    // tests running beside this one. `cli/tests/it/serve_memory.rs` measures `serve`
+    // alone and asserts its budget.
+}

@@ -11,6 +11,8 @@ mod served;
 
 mod cli_serve;
 mod serve_bad_input;
+mod serve_connections;
 mod serve_faults;
 mod serve_interop;
+mod serve_memory;
 mod serve_scenarios;

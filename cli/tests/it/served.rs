@@ -73,6 +73,14 @@ impl Served {
         text
     }
 
+    /// The process's resident set size in KiB (Linux), `None` where /proc has none.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
     }

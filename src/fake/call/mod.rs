@@ -113,7 +113,9 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         deadline,
         stub: None,
         request_messages: Vec::new(),
+        request_sizes: Vec::new(),
         response_messages: Vec::new(),
+        response_sizes: Vec::new(),
         ending: CallEnding::InProgress,
     });
     let mut call = Call {
@@ -122,7 +124,6 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         rec,
         out,
         to_handler: None,
-        forwarded: 0,
     };
     let enforced = match admitted {
         Ok(deadline) => deadline.filter(|_| state.options.enforce_deadlines),

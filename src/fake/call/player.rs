@@ -15,7 +15,7 @@ use super::reader::{RequestReader, Stop};
 use super::Event;
 use crate::fake::faults::{Faults, TIMEOUT_ECHO};
 use crate::fake::handler::{CallHandle, HandlerFuture, HandlerOut};
-use crate::fake::journal::{CallEnding, Recorder};
+use crate::fake::journal::{CallEnding, Recorder, Side};
 use crate::fake::reply::{INTEROP_ECHO_INITIAL, INTEROP_ECHO_TRAILING};
 use crate::fake::request::CallRequest;
 use crate::fake::script::{Ending, Script};
@@ -30,8 +30,6 @@ pub(super) struct Call {
     pub(super) out: mpsc::Sender<Event>,
     /// The handler's request stream, until half-close.
     pub(super) to_handler: Option<mpsc::UnboundedSender<Bytes>>,
-    /// How many request messages the handler has been given.
-    pub(super) forwarded: usize,
 }
 
 impl Call {
@@ -45,7 +43,7 @@ impl Call {
             if let Err(stop) = self.reader.read_first_message(&self.rec).await {
                 return self.stop(stop).await;
             }
-            request.first_message = self.rec.read(|c| c.request_messages.first().cloned());
+            request.first_message = self.reader.first_message();
         }
         let call_id = self.rec.read(|c| c.id);
         let (label, mut script) = state.stubs.answer(call_id, &request);
@@ -111,6 +109,9 @@ impl Call {
         }
         if let Err(stop) = self.pause(script.header_delay).await {
             return self.stop(stop).await;
+        }
+        if script.handler.is_none() {
+            self.reader.forget_unforwarded();
         }
         let mut headers = Some(script.headers);
         let handler_result = match script.handler {
@@ -243,7 +244,6 @@ impl Call {
     fn request_stream(&mut self) -> mpsc::UnboundedReceiver<Bytes> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.to_handler = Some(tx);
-        self.forwarded = 0;
         self.forward_requests();
         rx
     }
@@ -252,10 +252,7 @@ impl Call {
     /// half-close.
     fn forward_requests(&mut self) {
         if let Some(tx) = &self.to_handler {
-            let forwarded = self.forwarded;
-            let fresh: Vec<Bytes> = self.rec.read(|c| c.request_messages[forwarded..].to_vec());
-            self.forwarded += fresh.len();
-            for message in fresh {
+            for message in self.reader.take_unforwarded() {
                 let _ = tx.send(message);
             }
         }
@@ -275,10 +272,7 @@ impl Call {
     /// Records and sends one message (and the headers first, when they are still due).
     async fn send_message(&mut self, headers: &mut Option<HeaderMap>, message: Bytes) {
         self.send_headers(headers).await;
-        let index = self.rec.update(|c| {
-            c.response_messages.push(message.clone());
-            c.response_messages.len() - 1
-        });
+        let index = self.rec.message(Side::Response, &message);
         tracing::debug!(
             call = self.rec.id(),
             index,

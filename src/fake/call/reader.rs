@@ -1,12 +1,13 @@
 //! The request side of a call: reading the body as it arrives, recording each message
 //! in the journal, and noticing half-close and a client that went away.
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tonic::Status;
 
 use crate::fake::codec::FrameDecoder;
-use crate::fake::journal::Recorder;
+use crate::fake::journal::{Recorder, Side};
 
 /// Why reading the request stopped the call.
 pub(super) enum Stop {
@@ -16,12 +17,20 @@ pub(super) enum Stop {
     ClientGone,
 }
 
-/// The request body and what has been read of it.
+/// The request body and what has been read of it. The call's own copies of its
+/// messages live here, whole, for as long as the call needs them (the first, for
+/// matching; the ones a handler has not had yet); the journal keeps its own, within its
+/// limits.
 pub(super) struct RequestReader {
     /// The body, until the call hands it to [`discard`] at its end.
     body: Option<Incoming>,
     decoder: FrameDecoder,
     half_closed: bool,
+    first: Option<Bytes>,
+    received: usize,
+    /// Messages not yet given to a handler, while one may still want them.
+    unforwarded: Vec<Bytes>,
+    keep_unforwarded: bool,
 }
 
 impl RequestReader {
@@ -30,7 +39,27 @@ impl RequestReader {
             body: Some(body),
             decoder: FrameDecoder::new(encoding),
             half_closed: false,
+            first: None,
+            received: 0,
+            unforwarded: Vec::new(),
+            keep_unforwarded: true,
         }
+    }
+
+    /// The first request message, once read.
+    pub(super) fn first_message(&self) -> Option<Bytes> {
+        self.first.clone()
+    }
+
+    /// The messages read since the last call, for a handler.
+    pub(super) fn take_unforwarded(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.unforwarded)
+    }
+
+    /// No handler will ask for the messages: keep none beyond the first.
+    pub(super) fn forget_unforwarded(&mut self) {
+        self.keep_unforwarded = false;
+        self.unforwarded = Vec::new();
     }
 
     /// Whether the client has sent its whole request.
@@ -53,16 +82,22 @@ impl RequestReader {
             Some(Ok(frame)) => {
                 // Request trailers carry nothing gRPC defines; they are ignored.
                 if let Ok(data) = frame.into_data() {
+                    let mut messages = Vec::new();
                     self.decoder
-                        .push(&data, |message| {
-                            let size = message.len();
-                            let index = rec.update(|c| {
-                                c.request_messages.push(message);
-                                c.request_messages.len() - 1
-                            });
-                            tracing::debug!(call = rec.id(), index, size, "message received");
-                        })
+                        .push(&data, |message| messages.push(message))
                         .map_err(Stop::Malformed)?;
+                    for message in messages {
+                        let index = rec.message(Side::Request, &message);
+                        let size = message.len();
+                        tracing::debug!(call = rec.id(), index, size, "message received");
+                        self.received += 1;
+                        if self.first.is_none() {
+                            self.first = Some(message.clone());
+                        }
+                        if self.keep_unforwarded {
+                            self.unforwarded.push(message);
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -77,7 +112,7 @@ impl RequestReader {
     }
 
     pub(super) async fn read_first_message(&mut self, rec: &Recorder) -> Result<(), Stop> {
-        while !self.half_closed && rec.read(|c| c.request_messages.is_empty()) {
+        while !self.half_closed && self.received == 0 {
             self.read_one(rec).await?;
         }
         Ok(())
