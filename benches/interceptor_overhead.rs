@@ -1,7 +1,9 @@
-//! What each interceptor layer costs: a unary Greeter call over the in-memory transport
-//! on a current-thread runtime, bare and behind each layer alone and the whole chain,
-//! and a server stream of 1,000 messages, bare and logged. Each group prints its ratios
-//! to the bare baseline measured in the same run.
+//! What each interceptor layer costs, measured with the bench kit (`grpc_chaos::bench`):
+//! a unary Greeter call over the in-memory transport on a current-thread runtime, bare
+//! and behind each layer alone and the whole chain, and a server stream of 1,000
+//! messages, bare and logged. Each prints criterion's figures and a paired ratio to its
+//! own bare baseline, measured in the same run. The layers alone, around a
+//! `service_fn` with no transport, are measured too (`layer_only`).
 //!
 //! "sink" subscribers accept the logging layer's events (target `grpc_chaos`) and drop
 //! them: they measure the layer itself. "fmt" subscribers format every event to
@@ -12,25 +14,17 @@ mod common;
 use std::time::Duration;
 
 use criterion::Criterion;
+use grpc_chaos::bench::Bench;
 use grpc_chaos::deadline::{EnforceDeadlineLayer, PropagateDeadlineLayer};
 use grpc_chaos::intercept::{
     AuthLayer, LoggingLayer, PropagateTraceIdLayer, SetTraceIdLayer, StaticTokens,
 };
-use grpc_chaos::memory;
-use grpc_chaos::pb::greeter_client::GreeterClient;
-use grpc_chaos::pb::greeter_server::GreeterServer;
-use grpc_chaos::pb::HelloRequest;
 use tokio::runtime::Runtime;
-use tonic::transport::{Channel, Server};
-use tonic::Request;
 use tower::Layer;
-
-use common::greeter::{HandWritten, STREAM_MESSAGES};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-const UNARY: &str = "interceptor_unary";
-const STREAM: &str = "interceptor_stream";
+const STREAM_MESSAGES: usize = 1_000;
 const TOKEN: &str = "bench-t0k3n-0123456789abcdef";
 
 /// Accepts the harness's and the layers' events and spans up to a level, and drops them.
@@ -71,82 +65,68 @@ fn level_off() -> impl Subscriber + Send + Sync {
         .finish()
 }
 
-fn request() -> Request<HelloRequest> {
-    let mut request = Request::new(HelloRequest { name: "Ada".into() });
-    // Every variant sends the token, so only the server's layers differ.
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    request
-}
-
 fn tokens() -> StaticTokens {
     StaticTokens::new().token(TOKEN, "bench")
 }
 
-/// One unary benchmark: `client` called in a loop, with `subscriber` as the thread's
-/// default while it runs.
-fn unary<C>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    rt: &Runtime,
-    id: &str,
-    subscriber: Option<tracing::Dispatch>,
-    client: &mut GreeterClient<C>,
-) where
-    C: tonic::client::GrpcService<tonic::body::Body>,
-    C::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <C::ResponseBody as http_body::Body>::Error:
-        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let _guard = subscriber.as_ref().map(tracing::dispatcher::set_default);
-    c.bench_function(id, |b| b.iter(|| call(rt, client)));
-}
-
-fn call<C>(rt: &Runtime, client: &mut GreeterClient<C>)
-where
-    C: tonic::client::GrpcService<tonic::body::Body>,
-    C::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <C::ResponseBody as http_body::Body>::Error:
-        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    rt.block_on(client.say_hello(request())).unwrap();
-}
-
-/// A paired check that drift on a shared machine cannot skew: `rounds` of `n` calls of
-/// `base` then `n` of `other`, alternating, and the median of the per-round ratios.
-fn paired(label: &str, n: usize, base: &mut dyn FnMut(), other: &mut dyn FnMut()) {
-    const ROUNDS: usize = 31;
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let mut extra = Vec::with_capacity(ROUNDS);
-    let time = |f: &mut dyn FnMut()| {
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            f();
+/// Every comparison: a name and the rig with the layers under test. Each has its own bare
+/// baseline under the same subscriber: a subscriber slows h2, hyper and tower's own
+/// `tracing` call sites too, and that is not the layers' cost. They run one after
+/// another, so the callsite caches stay the same within each; the ones without a
+/// subscriber run first, before any subscriber was ever set.
+fn cases() -> Vec<(String, Bench)> {
+    // Every call sends the token, so that only the server's layers differ.
+    let unary = || Bench::unary().metadata("authorization", &format!("Bearer {TOKEN}"));
+    let mut cases = vec![
+        (
+            "unary trace_id".to_string(),
+            unary().server_layer(SetTraceIdLayer::new()),
+        ),
+        (
+            "unary auth".to_string(),
+            unary().server_layer(AuthLayer::new(tokens())),
+        ),
+    ];
+    for subscribers in [Subscribers::Sink, Subscribers::Fmt, Subscribers::LevelOff] {
+        let suffix = subscribers.suffix();
+        let with = |bench: Bench| match subscribers.dispatch() {
+            Some(dispatch) => bench.subscriber(dispatch),
+            None => bench,
+        };
+        cases.push((
+            format!("unary logging{suffix}"),
+            with(unary().server_layer(LoggingLayer::new())),
+        ));
+        let server_chain = tower::ServiceBuilder::new()
+            .layer(SetTraceIdLayer::new())
+            .layer(LoggingLayer::new())
+            .layer(AuthLayer::new(tokens()))
+            .layer(EnforceDeadlineLayer::new())
+            .into_inner();
+        let client_chain = tower::ServiceBuilder::new()
+            .layer(PropagateTraceIdLayer::new())
+            .layer(PropagateDeadlineLayer::new())
+            .layer(LoggingLayer::client())
+            .into_inner();
+        cases.push((
+            format!("unary chain{suffix}"),
+            with(
+                unary()
+                    .server_layer(server_chain)
+                    .client_layer(client_chain),
+            ),
+        ));
+        if !matches!(subscribers, Subscribers::Fmt) {
+            cases.push((
+                format!("stream of {STREAM_MESSAGES} logged{suffix}"),
+                with(Bench::server_streaming(STREAM_MESSAGES).server_layer(LoggingLayer::new())),
+            ));
         }
-        start.elapsed().as_nanos() as f64 / n as f64
-    };
-    for _ in 0..ROUNDS {
-        let b = time(base);
-        let o = time(other);
-        ratios.push(o / b);
-        extra.push(o - b);
     }
-    ratios.sort_by(f64::total_cmp);
-    extra.sort_by(f64::total_cmp);
-    println!(
-        "paired {label}: {:.3}x, {:+.0} ns per call (median of {ROUNDS} alternating rounds of {n})",
-        ratios[ROUNDS / 2],
-        extra[ROUNDS / 2]
-    );
+    cases
 }
 
-/// Which subscriber a set of measurements runs under. Each set has its own bare
-/// baseline: a subscriber slows h2, hyper and tower's own `tracing` call sites too, and
-/// that is not the layers' cost. Sets run one after another, never interleaved, so the
-/// callsite caches stay the same within a set. The measurements without a subscriber
-/// (trace id, auth) run first, before any subscriber was ever set.
+/// Which subscriber a set of measurements runs under (see [`cases`]).
 #[derive(Clone, Copy)]
 enum Subscribers {
     /// [`Sink`]: the logging layer's events are built and dropped.
@@ -172,119 +152,6 @@ impl Subscribers {
             Subscribers::Fmt => "_fmt",
             Subscribers::LevelOff => "_level_off",
         }
-    }
-}
-
-fn chain_server() -> Channel {
-    memory::serve(|incoming| {
-        Server::builder()
-            .layer(
-                tower::ServiceBuilder::new()
-                    .layer(SetTraceIdLayer::new())
-                    .layer(LoggingLayer::new())
-                    .layer(AuthLayer::new(tokens()))
-                    .layer(EnforceDeadlineLayer::new())
-                    .into_inner(),
-            )
-            .add_service(GreeterServer::new(HandWritten))
-            .serve_with_incoming(incoming)
-    })
-}
-
-type ChainClient = GreeterClient<
-    grpc_chaos::intercept::PropagateTraceId<
-        grpc_chaos::deadline::PropagateDeadline<grpc_chaos::intercept::Logging<Channel>>,
-    >,
->;
-
-fn chain_client(channel: Channel) -> ChainClient {
-    GreeterClient::new(
-        tower::ServiceBuilder::new()
-            .layer(PropagateTraceIdLayer::new())
-            .layer(PropagateDeadlineLayer::new())
-            .layer(LoggingLayer::client())
-            .service(channel),
-    )
-}
-
-fn bench_unary(c: &mut Criterion, rt: &Runtime) {
-    let _enter = rt.enter();
-    let plain = || GreeterServer::new(HandWritten);
-    let bare: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .add_service(plain())
-            .serve_with_incoming(incoming)
-    });
-    let trace: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .layer(SetTraceIdLayer::new())
-            .add_service(plain())
-            .serve_with_incoming(incoming)
-    });
-    let logged: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .layer(LoggingLayer::new())
-            .add_service(plain())
-            .serve_with_incoming(incoming)
-    });
-    let auth: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .layer(AuthLayer::new(tokens()))
-            .add_service(plain())
-            .serve_with_incoming(incoming)
-    });
-    let chain = chain_server();
-
-    let mut bare = GreeterClient::new(bare);
-    let mut trace = GreeterClient::new(trace);
-    let mut auth = GreeterClient::new(auth);
-    let mut logged = GreeterClient::new(logged);
-    let mut chain = chain_client(chain);
-    let mut group = c.benchmark_group(UNARY);
-    unary(&mut group, rt, "bare", None, &mut bare);
-    unary(&mut group, rt, "trace_id", None, &mut trace);
-    unary(&mut group, rt, "auth", None, &mut auth);
-    for subscribers in [Subscribers::Sink, Subscribers::Fmt, Subscribers::LevelOff] {
-        let dispatch = subscribers.dispatch();
-        let id = |name: &str| format!("{name}{}", subscribers.suffix());
-        unary(&mut group, rt, &id("bare"), dispatch.clone(), &mut bare);
-        unary(
-            &mut group,
-            rt,
-            &id("logging"),
-            dispatch.clone(),
-            &mut logged,
-        );
-        unary(&mut group, rt, &id("chain"), dispatch.clone(), &mut chain);
-    }
-    group.finish();
-
-    // The same comparisons, interleaved (see `paired`).
-    let mut base = || call(rt, &mut bare);
-    paired("unary trace_id", 200, &mut base, &mut || {
-        call(rt, &mut trace)
-    });
-    paired("unary auth", 200, &mut base, &mut || call(rt, &mut auth));
-    {
-        let _guard =
-            tracing::dispatcher::set_default(&tracing::Dispatch::new(Sink(tracing::Level::INFO)));
-        paired("unary logging_sink_info_only", 200, &mut base, &mut || {
-            call(rt, &mut logged)
-        });
-    }
-    for subscribers in [Subscribers::Sink, Subscribers::LevelOff] {
-        let dispatch = subscribers.dispatch();
-        let _guard = dispatch.as_ref().map(tracing::dispatcher::set_default);
-        let suffix = subscribers.suffix();
-        paired(
-            &format!("unary logging{suffix}"),
-            200,
-            &mut base,
-            &mut || call(rt, &mut logged),
-        );
-        paired(&format!("unary chain{suffix}"), 200, &mut base, &mut || {
-            call(rt, &mut chain)
-        });
     }
 }
 
@@ -386,68 +253,6 @@ fn bench_layer_only(c: &mut Criterion, rt: &Runtime) {
     group.finish();
 }
 
-fn read_stream(rt: &Runtime, client: &mut GreeterClient<Channel>) -> usize {
-    rt.block_on(async {
-        let mut stream = client
-            .say_hello_stream(HelloRequest { name: "Ada".into() })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut n = 0;
-        while stream.message().await.unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, STREAM_MESSAGES);
-        n
-    })
-}
-
-fn bench_stream(c: &mut Criterion, rt: &Runtime) {
-    let _enter = rt.enter();
-    let bare: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .add_service(GreeterServer::new(HandWritten))
-            .serve_with_incoming(incoming)
-    });
-    let logged: Channel = memory::serve(|incoming| {
-        Server::builder()
-            .layer(LoggingLayer::new())
-            .add_service(GreeterServer::new(HandWritten))
-            .serve_with_incoming(incoming)
-    });
-
-    let mut group = c.benchmark_group(STREAM);
-    for subscribers in [Subscribers::Sink, Subscribers::Fmt, Subscribers::LevelOff] {
-        let dispatch = subscribers.dispatch();
-        let _guard = dispatch.as_ref().map(tracing::dispatcher::set_default);
-        let suffix = subscribers.suffix();
-        for (name, channel) in [("bare", &bare), ("logged", &logged)] {
-            let mut client = GreeterClient::new(channel.clone());
-            group.bench_function(format!("{name}{suffix}"), |b| {
-                b.iter(|| read_stream(rt, &mut client))
-            });
-        }
-    }
-    group.finish();
-
-    let mut bare = GreeterClient::new(bare);
-    let mut logged = GreeterClient::new(logged);
-    for subscribers in [Subscribers::Sink, Subscribers::LevelOff] {
-        let dispatch = subscribers.dispatch();
-        let _guard = dispatch.as_ref().map(tracing::dispatcher::set_default);
-        paired(
-            &format!("stream of {STREAM_MESSAGES} logged{}", subscribers.suffix()),
-            5,
-            &mut || {
-                read_stream(rt, &mut bare);
-            },
-            &mut || {
-                read_stream(rt, &mut logged);
-            },
-        );
-    }
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -459,48 +264,22 @@ fn main() {
         .sample_size(40)
         .configure_from_args();
     bench_layer_only(&mut c, &rt);
-    bench_unary(&mut c, &rt);
-    bench_stream(&mut c, &rt);
+    let mut paired = Vec::new();
+    for (name, bench) in cases() {
+        let running = bench.start();
+        let mut group = c.benchmark_group(name.replace(' ', "_"));
+        group.bench_function("bare", |b| b.iter(|| running.baseline()));
+        group.bench_function("layered", |b| b.iter(|| running.candidate()));
+        group.finish();
+        paired.push((name, running.paired()));
+    }
     c.final_summary();
     common::print_ratios(LAYER_ONLY, "bare", &["trace_id", "auth"]);
     common::print_ratios(LAYER_ONLY, "bare_sink", &["logging_sink"]);
     common::print_ratios(LAYER_ONLY, "bare_level_off", &["logging_level_off"]);
-    if let Some(round_trip) = common::median_ns(UNARY, "bare") {
-        for (base, id) in [
-            ("bare", "trace_id"),
-            ("bare", "auth"),
-            ("bare_sink", "logging_sink"),
-            ("bare_level_off", "logging_level_off"),
-        ] {
-            if let (Some(b), Some(l)) = (
-                common::median_ns(LAYER_ONLY, base),
-                common::median_ns(LAYER_ONLY, id),
-            ) {
-                println!(
-                    "{LAYER_ONLY}: {id} adds {:.0} ns, {:.1}% of a bare unary round trip",
-                    l - b,
-                    100.0 * (l - b) / round_trip
-                );
-            }
-        }
-    }
-    common::print_ratios(UNARY, "bare", &["trace_id", "auth"]);
-    for suffix in ["_sink", "_fmt", "_level_off"] {
-        let id = |name: &str| format!("{name}{suffix}");
-        common::print_ratios(UNARY, &id("bare"), &[&id("logging"), &id("chain")]);
-        common::print_ratios(UNARY, "bare", &[&id("bare")]);
-    }
-    for suffix in ["_sink", "_fmt", "_level_off"] {
-        let (bare, logged) = (format!("bare{suffix}"), format!("logged{suffix}"));
-        common::print_ratios(STREAM, &bare, &[&logged]);
-        if let (Some(b), Some(l)) = (
-            common::median_ns(STREAM, &bare),
-            common::median_ns(STREAM, &logged),
-        ) {
-            println!(
-                "{STREAM}: {logged} adds {:.1} ns per message",
-                (l - b) / STREAM_MESSAGES as f64
-            );
-        }
+    for (name, paired) in &paired {
+        let group = name.replace(' ', "_");
+        common::print_ratios(&group, "bare", &["layered"]);
+        println!("paired {name}: {paired}");
     }
 }

@@ -37,6 +37,7 @@ pub use tonic_layers::{
     cancel, connection, deadline, framing, intercept, metadata, method, retry, rng,
 };
 
+pub mod bench;
 pub mod memory;
 pub mod testing;
 

@@ -4,6 +4,7 @@
 mod inventory;
 mod support;
 
+mod bench_kit;
 mod call_endings;
 mod cancel_signal;
 mod connection_lost;
