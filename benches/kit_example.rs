@@ -65,10 +65,10 @@ impl http_body::Body for Counted {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
         let frame = Pin::new(&mut self.0).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(f))) = &frame {
-            if f.is_data() {
-                self.1.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Poll::Ready(Some(Ok(f))) = &frame
+            && f.is_data()
+        {
+            self.1.fetch_add(1, Ordering::Relaxed);
         }
         frame
     }

@@ -46,18 +46,18 @@ use tonic::{Code, Status};
 pub fn is_connection_lost(error: &(dyn Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if let Some(status) = error.downcast_ref::<Status>() {
-            if status.code() != Code::Unknown {
-                return false;
-            }
+        if let Some(status) = error.downcast_ref::<Status>()
+            && status.code() != Code::Unknown
+        {
+            return false;
         }
         if error.is::<std::io::Error>() {
             return true;
         }
-        if let Some(h2) = error.downcast_ref::<h2::Error>() {
-            if h2.is_io() {
-                return true;
-            }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && h2.is_io()
+        {
+            return true;
         }
         current = error.source();
     }

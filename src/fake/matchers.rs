@@ -180,7 +180,7 @@ pub fn service(name: impl Into<String>) -> impl Match {
 /// assert!(m.matches(&CallRequest::new("/pb.Greeter/SayHelloStream")));
 /// ```
 #[track_caller]
-pub fn path_regex(pattern: &str) -> impl Match {
+pub fn path_regex(pattern: &str) -> impl Match + use<> {
     try_path_regex(pattern).unwrap_or_else(|e| panic!("grpc-chaos: path_regex: {e}"))
 }
 
@@ -192,7 +192,7 @@ pub fn path_regex(pattern: &str) -> impl Match {
 /// ```
 /// assert!(grpc_chaos::fake::try_path_regex("(").is_err());
 /// ```
-pub fn try_path_regex(pattern: &str) -> Result<impl Match, regex::Error> {
+pub fn try_path_regex(pattern: &str) -> Result<impl Match + use<>, regex::Error> {
     let re = Regex::new(pattern)?;
     Ok(custom(format!("path matches /{pattern}/"), move |req| {
         re.is_match(&req.method)

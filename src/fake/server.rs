@@ -444,10 +444,10 @@ impl Drop for FakeServer {
         self.stop_accepting();
         self.state.connections.shut_down();
         // Never panic while already panicking: that would abort and hide the first failure.
-        if let Err(e) = verdict {
-            if !std::thread::panicking() {
-                panic!("{e}");
-            }
+        if let Err(e) = verdict
+            && !std::thread::panicking()
+        {
+            panic!("{e}");
         }
     }
 }

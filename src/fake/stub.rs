@@ -294,10 +294,10 @@ impl StubGuard {
 impl Drop for StubGuard {
     fn drop(&mut self) {
         let outcome = self.state.stubs.unmount_and_verify(self.id);
-        if let Err(e) = outcome {
-            if !std::thread::panicking() {
-                panic!("{e}");
-            }
+        if let Err(e) = outcome
+            && !std::thread::panicking()
+        {
+            panic!("{e}");
         }
     }
 }

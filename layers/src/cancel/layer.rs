@@ -118,10 +118,8 @@ impl http_body::Body for GuardedBody {
             Poll::Ready(Some(Ok(f))) => f.is_trailers(),
             _ => false,
         };
-        if done {
-            if let Some(guard) = self.guard.take() {
-                guard.disarm();
-            }
+        if done && let Some(guard) = self.guard.take() {
+            guard.disarm();
         }
         frame
     }

@@ -146,13 +146,13 @@ impl EnforceDeadlineLayer {
             },
         };
         let budget = self.per_method.get(path).copied().or(self.min_budget);
-        if let (Some(budget), Some(deadline)) = (budget, deadline) {
-            if deadline.remaining() < budget {
-                return Err(Status::deadline_exceeded(format!(
-                    "not enough time to process: {:?} left, {budget:?} needed",
-                    deadline.remaining()
-                )));
-            }
+        if let (Some(budget), Some(deadline)) = (budget, deadline)
+            && deadline.remaining() < budget
+        {
+            return Err(Status::deadline_exceeded(format!(
+                "not enough time to process: {:?} left, {budget:?} needed",
+                deadline.remaining()
+            )));
         }
         Ok(deadline)
     }

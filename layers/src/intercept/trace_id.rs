@@ -255,10 +255,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if !request.headers().contains_key(&self.header) {
-            if let Some(value) = current_trace_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
-                request.headers_mut().insert(self.header.clone(), value);
-            }
+        if !request.headers().contains_key(&self.header)
+            && let Some(value) = current_trace_id().and_then(|id| HeaderValue::from_str(&id).ok())
+        {
+            request.headers_mut().insert(self.header.clone(), value);
         }
         self.inner.call(request)
     }
@@ -320,12 +320,11 @@ impl tonic::service::Interceptor for PropagateTraceIdInterceptor {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if !request.metadata().contains_key(&self.key) {
-            if let Some(value) =
+        if !request.metadata().contains_key(&self.key)
+            && let Some(value) =
                 current_trace_id().and_then(|id| AsciiMetadataValue::try_from(id).ok())
-            {
-                request.metadata_mut().insert(self.key.clone(), value);
-            }
+        {
+            request.metadata_mut().insert(self.key.clone(), value);
         }
         Ok(request)
     }

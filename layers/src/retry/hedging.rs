@@ -274,10 +274,10 @@ where
             timer = next_due.map(|due| (due, Box::pin(sleep_until(due))));
         }
         let event = poll_fn(|cx| {
-            if let Some(sleep) = deadline_sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::Deadline);
-                }
+            if let Some(sleep) = deadline_sleep.as_mut()
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Deadline);
             }
             for (i, attempt) in running.iter_mut().enumerate() {
                 if let Poll::Ready(verdict) = attempt.as_mut().poll(cx) {

@@ -175,11 +175,11 @@ where
             Some(Err(())) => return result,
             None => schedule.next_backoff(),
         };
-        if let Some(d) = deadline {
-            if Instant::now() + wait >= d.instant() {
-                sleep_until(d.instant()).await;
-                return R::from_status(out_of_time(Some(&status)));
-            }
+        if let Some(d) = deadline
+            && Instant::now() + wait >= d.instant()
+        {
+            sleep_until(d.instant()).await;
+            return R::from_status(out_of_time(Some(&status)));
         }
         last = Some(status);
         sleep(wait).await;

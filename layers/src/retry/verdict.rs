@@ -139,12 +139,11 @@ impl http_body::Body for SettleAtEnd {
     ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
         let this = self.project();
         let frame = std::task::ready!(this.inner.poll_frame(cx));
-        if let Some(Ok(trailers)) = frame.as_ref().map(|f| f.as_ref().map(|f| f.trailers_ref())) {
-            if let Some(status) = trailers.and_then(trailers_only_status) {
-                if let Some(plan) = this.plan.take() {
-                    plan.settle_final(status.code());
-                }
-            }
+        if let Some(Ok(trailers)) = frame.as_ref().map(|f| f.as_ref().map(|f| f.trailers_ref()))
+            && let Some(status) = trailers.and_then(trailers_only_status)
+            && let Some(plan) = this.plan.take()
+        {
+            plan.settle_final(status.code());
         }
         Poll::Ready(frame)
     }

@@ -33,12 +33,12 @@ impl Driver {
         if let Poll::Ready(event) = self.rx.poll_recv(cx) {
             return Poll::Ready(event);
         }
-        if let Some(run) = self.run.as_mut() {
-            if run.as_mut().poll(cx).is_ready() {
-                // Dropping the finished function drops its sender, so `rx` ends after the
-                // last event.
-                self.run = None;
-            }
+        if let Some(run) = self.run.as_mut()
+            && run.as_mut().poll(cx).is_ready()
+        {
+            // Dropping the finished function drops its sender, so `rx` ends after the
+            // last event.
+            self.run = None;
         }
         self.rx.poll_recv(cx)
     }

@@ -63,19 +63,19 @@ impl Call {
                 Ok(None) => script,
                 Err(status) => Script::from_status(status),
             };
-            if let Some(raw) = self.rec.read(|c| c.grpc_timeout.clone()) {
-                if let Ok(value) = HeaderValue::from_str(&raw) {
-                    // In the initial metadata when there is some; a reply that sends no
-                    // headers (Trailers-Only, a hang) keeps that shape and carries the
-                    // echo in its trailers instead.
-                    let has_headers = !script.headers.is_empty()
-                        || !script.messages.is_empty()
-                        || script.handler.is_some();
-                    if has_headers {
-                        script.headers.append(TIMEOUT_ECHO, value);
-                    } else {
-                        script.trailers.append(TIMEOUT_ECHO, value);
-                    }
+            if let Some(raw) = self.rec.read(|c| c.grpc_timeout.clone())
+                && let Ok(value) = HeaderValue::from_str(&raw)
+            {
+                // In the initial metadata when there is some; a reply that sends no
+                // headers (Trailers-Only, a hang) keeps that shape and carries the
+                // echo in its trailers instead.
+                let has_headers = !script.headers.is_empty()
+                    || !script.messages.is_empty()
+                    || script.handler.is_some();
+                if has_headers {
+                    script.headers.append(TIMEOUT_ECHO, value);
+                } else {
+                    script.trailers.append(TIMEOUT_ECHO, value);
                 }
             }
         }
@@ -154,10 +154,10 @@ impl Call {
                 None => Status::internal("grpc-chaos: handler reply without a handler"),
             },
             Ending::Status(status) => {
-                if script.wait_for_half_close {
-                    if let Err(stop) = self.reader.read_to_end(&self.rec).await {
-                        return self.stop(stop).await;
-                    }
+                if script.wait_for_half_close
+                    && let Err(stop) = self.reader.read_to_end(&self.rec).await
+                {
+                    return self.stop(stop).await;
                 }
                 status
             }

@@ -89,13 +89,13 @@ where
                             }
                         }
                     }
-                } else if let Some(trailers) = frame.trailers_ref() {
-                    if *this.is_response {
-                        this.log.end(
-                            lookup(trailers, &GRPC_STATUS).map(|v| v.as_bytes()),
-                            lookup(trailers, &GRPC_MESSAGE).map(|v| v.as_bytes()),
-                        );
-                    }
+                } else if let Some(trailers) = frame.trailers_ref()
+                    && *this.is_response
+                {
+                    this.log.end(
+                        lookup(trailers, &GRPC_STATUS).map(|v| v.as_bytes()),
+                        lookup(trailers, &GRPC_MESSAGE).map(|v| v.as_bytes()),
+                    );
                 }
             }
             Some(Err(_)) => {

@@ -172,10 +172,10 @@ impl LoggingLayer {
     /// let layer = tonic_layers::intercept::LoggingLayer::new().redact("x-api-key").redact("cookie");
     /// ```
     pub fn redact(mut self, name: &str) -> Self {
-        if let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) {
-            if !self.config.redact.contains(&name) {
-                self.config().redact.push(name);
-            }
+        if let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            && !self.config.redact.contains(&name)
+        {
+            self.config().redact.push(name);
         }
         self
     }
