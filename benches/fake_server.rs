@@ -12,6 +12,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::Criterion;
+use grpc_chaos::bench::{pair, DEFAULT_MESSAGES_PER_ROUND, DEFAULT_ROUNDS};
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -64,6 +65,40 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     group.finish();
     // Let the unbounded journal's memory go.
     unbounded.reset();
+
+    // Paired: the fake against the hand-written server, and the fake with 500 stubs on
+    // 50 other methods mounted against the same fake with none.
+    let crowded = rt.block_on(async {
+        let server = FakeServer::builder().journal_limit(1024).in_memory();
+        for i in 0..500 {
+            Stub::given(method(format!("/other.Service{}/Method{i}", i % 50)))
+                .respond_with(Reply::empty())
+                .mount(&server);
+        }
+        greeter_fake(server)
+    });
+    let mut crowded_client = rt.block_on(async { GreeterClient::new(crowded.channel()) });
+    let call = |client: &mut GreeterClient<tonic::transport::Channel>| {
+        rt.block_on(client.say_hello(HelloRequest { name: "Ada".into() }))
+            .unwrap();
+    };
+    let (rounds, calls) = (DEFAULT_ROUNDS, DEFAULT_MESSAGES_PER_ROUND);
+    let fake = pair(
+        rounds,
+        calls,
+        1,
+        || call(&mut tonic_client),
+        || call(&mut bounded_client),
+    );
+    println!("paired fake_server vs hand_written_tonic: {fake}");
+    let stubs = pair(
+        rounds,
+        calls,
+        1,
+        || call(&mut bounded_client),
+        || call(&mut crowded_client),
+    );
+    println!("paired fake_server with 500 stubs on other methods vs none: {stubs}");
 }
 
 fn main() {

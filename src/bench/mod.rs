@@ -57,5 +57,5 @@ mod paired;
 mod rig;
 
 pub use greeter::BenchGreeter;
-pub use paired::Paired;
+pub use paired::{pair, Paired};
 pub use rig::{Bench, BenchServer, Running, Shape, DEFAULT_MESSAGES_PER_ROUND, DEFAULT_ROUNDS};

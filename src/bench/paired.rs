@@ -149,6 +149,28 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[below] * (1.0 - weight) + sorted[above] * weight
 }
 
+/// A paired measurement of any two pieces of work, for what a [`Bench`](super::Bench)
+/// rig does not cover (two servers, two configurations of one): `rounds` alternating
+/// rounds of `calls` calls of each, each call moving `messages_per_call` messages.
+///
+/// ```
+/// let mut a = 0u64;
+/// let mut b = 0u64;
+/// let paired = grpc_chaos::bench::pair(5, 100, 1, || a += 1, || b += 2);
+/// assert_eq!((a, b), (500, 500 * 2));
+/// assert!(paired.ratio() > 0.0);
+/// ```
+pub fn pair(
+    rounds: usize,
+    calls: usize,
+    messages_per_call: usize,
+    mut baseline: impl FnMut(),
+    mut candidate: impl FnMut(),
+) -> Paired {
+    let timed = measure(rounds.max(1), calls.max(1), &mut baseline, &mut candidate);
+    Paired::from_rounds(&timed, calls.max(1), messages_per_call)
+}
+
 /// Times `rounds` alternating rounds of `calls` calls each. The order flips every
 /// round (baseline first, then candidate first), so neither side always runs warm.
 pub(super) fn measure(

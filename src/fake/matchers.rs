@@ -51,6 +51,20 @@ pub trait Match: Send + Sync + 'static {
         let _ = request;
         None
     }
+
+    /// The one method path (`/package.Service/Method`) this matcher accepts, if it
+    /// accepts no other: the server then looks at the stub only for calls to that path,
+    /// instead of trying every stub on every call. [`method`] says so; the default,
+    /// `None`, is always correct.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{method, service, Match};
+    /// assert_eq!(method("pb.Greeter/SayHello").only_method(), Some("/pb.Greeter/SayHello"));
+    /// assert_eq!(service("pb.Greeter").only_method(), None);
+    /// ```
+    fn only_method(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl<F> Match for F
@@ -84,6 +98,9 @@ impl Match for Box<dyn Match> {
     }
     fn received(&self, request: &CallRequest) -> Option<String> {
         (**self).received(request)
+    }
+    fn only_method(&self) -> Option<&str> {
+        (**self).only_method()
     }
 }
 
@@ -151,6 +168,9 @@ impl Match for PathIs {
     }
     fn describe(&self) -> String {
         format!("method == {:?}", self.0)
+    }
+    fn only_method(&self) -> Option<&str> {
+        Some(&self.0)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The mounted stubs: which one answers a call, what each has been called with, and
 //! which expectations are unmet.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,72 +18,109 @@ const CLOSEST_STUBS: usize = 3;
 /// The stubs of one server, in mount order, and the journal their counts refer to.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    stubs: Mutex<Vec<Mounted>>,
+    stubs: Mutex<Table>,
     next_stub: AtomicU64,
     journal: Arc<Journal>,
+}
+
+/// The stubs in mount order, indexed by the one method path each accepts (the
+/// [`Match::only_method`](super::matchers::Match::only_method) of one of its matchers); the others, such as service-level and
+/// regex stubs, are in a fallback list that every call also tries.
+#[derive(Debug, Default)]
+struct Table {
+    all: Vec<Mounted>,
+    by_method: HashMap<String, Vec<usize>>,
+    fallback: Vec<usize>,
+}
+
+impl Table {
+    /// Rebuilds the index after the list changed (mounting is rare; calls are not).
+    fn reindex(&mut self) {
+        self.by_method.clear();
+        self.fallback.clear();
+        for (i, stub) in self.all.iter().enumerate() {
+            match stub.only_method() {
+                Some(path) => self.by_method.entry(path.to_string()).or_default().push(i),
+                None => self.fallback.push(i),
+            }
+        }
+    }
+
+    /// The positions of the stubs that may match a call to `path`.
+    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = (usize, &'a Mounted)> {
+        let exact = self.by_method.get(path).map(Vec::as_slice).unwrap_or(&[]);
+        exact
+            .iter()
+            .chain(&self.fallback)
+            .map(|&i| (i, &self.all[i]))
+    }
+
+    /// The stub that answers first among those `fits` accepts: the lowest priority
+    /// number, then the first mounted.
+    fn best(&self, path: &str, fits: impl Fn(&Mounted) -> bool) -> Option<usize> {
+        self.candidates(path)
+            .filter(|(_, s)| fits(s))
+            .min_by_key(|(i, s)| (s.priority(), *i))
+            .map(|(i, _)| i)
+    }
 }
 
 impl Registry {
     pub(crate) fn new(journal: Arc<Journal>) -> Self {
         Self {
-            stubs: Mutex::new(Vec::new()),
+            stubs: Mutex::new(Table::default()),
             next_stub: AtomicU64::new(0),
             journal,
         }
     }
 
-    fn stubs(&self) -> MutexGuard<'_, Vec<Mounted>> {
+    fn stubs(&self) -> MutexGuard<'_, Table> {
         self.stubs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn mount(&self, stub: Stub, scoped: bool) -> u64 {
         let id = self.next_stub.fetch_add(1, Ordering::SeqCst);
-        self.stubs().push(Mounted::new(id, stub, scoped));
+        let mut table = self.stubs();
+        table.all.push(Mounted::new(id, stub, scoped));
+        table.reindex();
         id
     }
 
     /// Unmounts every stub, without verifying.
     pub(crate) fn clear(&self) {
-        self.stubs().clear();
+        let mut table = self.stubs();
+        table.all.clear();
+        table.reindex();
     }
 
     /// Whether the call must be read up to its first message before matching: only when
     /// a stub that could answer it needs the message. Reading otherwise would deadlock a
     /// bidi client that waits for the response headers before it sends.
     pub(crate) fn needs_message_for(&self, request: &CallRequest) -> bool {
-        let stubs = self.stubs();
+        let table = self.stubs();
         // The stub that would answer if every message matcher held.
-        let best = stubs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.could_match_without_message(request))
-            .min_by_key(|(i, s)| (s.priority(), *i));
-        best.is_some_and(|(_, s)| s.needs_message())
+        let best = table.best(&request.method, |s| s.could_match_without_message(request));
+        best.is_some_and(|i| table.all[i].needs_message())
     }
 
     /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
     pub(crate) fn answer(&self, call_id: usize, request: &CallRequest) -> (Option<String>, Script) {
-        let mut stubs = self.stubs();
-        let best = stubs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.matches(request))
-            .min_by_key(|(i, s)| (s.priority(), *i))
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            let stub = &mut stubs[i];
+        let mut table = self.stubs();
+        if let Some(i) = table.best(&request.method, |s| s.matches(request)) {
+            let stub = &mut table.all[i];
             let (label, reply) = (stub.label(), stub.answer(call_id));
             // The reply may run user code (a responder): never under the stubs' lock.
-            drop(stubs);
+            drop(table);
             return (Some(label), reply.resolve(request));
         }
-        let message = unmatched_message(&stubs, request);
+        let message = unmatched_message(&table.all, request);
         (None, Script::from_status(Status::unimplemented(message)))
     }
 
     pub(crate) fn calls_of(&self, stub_id: u64) -> Vec<ReceivedCall> {
         let ids = self
             .stubs()
+            .all
             .iter()
             .find(|s| s.id == stub_id)
             .map(|s| s.calls.clone())
@@ -96,6 +134,7 @@ impl Registry {
     fn verify_where(&self, pick: impl Fn(&Mounted) -> bool) -> Result<(), VerificationError> {
         let unmet: Vec<String> = self
             .stubs()
+            .all
             .iter()
             .filter(|s| pick(s))
             .filter_map(Mounted::unmet)
@@ -113,7 +152,10 @@ impl Registry {
 
     pub(crate) fn unmount_and_verify(&self, stub_id: u64) -> Result<(), VerificationError> {
         let verdict = self.verify_where(|s| s.id == stub_id && s.scoped);
-        self.stubs().retain(|s| s.id != stub_id);
+        let mut table = self.stubs();
+        table.all.retain(|s| s.id != stub_id);
+        table.reindex();
+        drop(table);
         verdict
     }
 }

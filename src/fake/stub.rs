@@ -337,6 +337,11 @@ impl Mounted {
         self.stub.priority
     }
 
+    /// The one method path this stub can answer, when one of its matchers says so.
+    pub(crate) fn only_method(&self) -> Option<&str> {
+        self.stub.matchers.iter().find_map(|m| m.0.only_method())
+    }
+
     pub(crate) fn needs_message(&self) -> bool {
         self.stub.reply.needs_message() || self.stub.matchers.iter().any(|m| m.0.needs_message())
     }

@@ -439,4 +439,7 @@ impl Match for Boxed {
     fn received(&self, request: &CallRequest) -> Option<String> {
         self.0.received(request)
     }
+    fn only_method(&self) -> Option<&str> {
+        self.0.only_method()
+    }
 }

@@ -484,3 +484,48 @@ async fn any_stub_can_echo_the_interop_test_metadata() {
         .unwrap();
     assert_eq!(trailing.as_ref(), [0xab, 0xab, 0xab]);
 }
+
+#[grpc_chaos::test]
+async fn indexed_and_fallback_stubs_keep_priority_then_mount_order() {
+    use grpc_chaos::fake::{path_regex, service};
+    let server = FakeServer::in_memory();
+    // 500 stubs on other methods, indexed away from SayHello.
+    for i in 0..500 {
+        Stub::given(method(format!("/other.S{}/M{}", i % 50, i)))
+            .respond_with(Reply::message(&reply("other")))
+            .mount(&server);
+    }
+    // A service-level stub (in the fallback list) mounted before an exact one of the
+    // same priority wins: mount order, not the index, breaks the tie.
+    Stub::given(service("pb.Greeter"))
+        .respond_with(Reply::message(&reply("service")))
+        .up_to_n_times(1)
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("exact")))
+        .up_to_n_times(1)
+        .mount(&server);
+    Stub::given(path_regex("^/pb\\.Greeter/Say"))
+        .respond_with(Reply::message(&reply("regex")))
+        .with_priority(9)
+        .mount(&server);
+    let mut client = greeter(&server);
+    let mut answer = async || {
+        client
+            .say_hello(hello("Ada"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message
+    };
+
+    assert_eq!(answer().await, "service");
+    assert_eq!(answer().await, "exact");
+    assert_eq!(answer().await, "regex");
+    // A lower number wins wherever the stub is kept.
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("first")))
+        .with_priority(1)
+        .mount(&server);
+    assert_eq!(answer().await, "first");
+}
