@@ -289,7 +289,9 @@ impl Bench {
     /// benchmark function) or [`Running::paired`].
     ///
     /// # Panics
-    /// Inside a tokio runtime: the rig has a runtime of its own.
+    /// Inside a tokio runtime (the rig has a runtime of its own), when a
+    /// [`metadata`](Bench::metadata) key or value is not valid ASCII metadata, and when a
+    /// warm-up call fails.
     ///
     /// ```
     /// let running = grpc_chaos::bench::Bench::unary().start();
