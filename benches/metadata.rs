@@ -6,6 +6,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::Criterion;
+use grpc_chaos::bench::pair;
 use grpc_chaos::metadata::Metadata;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
@@ -45,14 +46,47 @@ fn with_grpc_chaos() -> MetadataMap {
     md.to_metadata_map().unwrap()
 }
 
+/// Normalise, validate and size the map, into a `Metadata`: the same work as tonic's
+/// parse, into this crate's map.
+fn normalized() -> Metadata {
+    let md = Metadata::pairs(ENTRIES).unwrap();
+    md.check_size(grpc_chaos::metadata::DEFAULT_SIZE_LIMIT)
+        .unwrap();
+    md
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group(GROUP);
     group.bench_function("tonic_parsing", |b| b.iter(|| black_box(with_tonic())));
+    group.bench_function("normalize_validate_size", |b| {
+        b.iter(|| black_box(normalized()))
+    });
     group.bench_function("normalize_validate_size_convert", |b| {
         b.iter(|| black_box(with_grpc_chaos()))
     });
     group.finish();
     c.final_summary();
-    common::print_ratios(GROUP, "tonic_parsing", &["normalize_validate_size_convert"]);
+    common::print_ratios(
+        GROUP,
+        "tonic_parsing",
+        &["normalize_validate_size", "normalize_validate_size_convert"],
+    );
+    // Paired: 31 alternating rounds of 20,000 maps each.
+    let alone = pair(
+        31,
+        20_000,
+        1,
+        || drop(black_box(with_tonic())),
+        || drop(black_box(normalized())),
+    );
+    println!("paired normalize_validate_size vs tonic_parsing: {alone}");
+    let converted = pair(
+        31,
+        20_000,
+        1,
+        || drop(black_box(with_tonic())),
+        || drop(black_box(with_grpc_chaos())),
+    );
+    println!("paired normalize_validate_size_convert vs tonic_parsing: {converted}");
 }

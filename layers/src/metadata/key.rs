@@ -124,13 +124,21 @@ fn normalize(key: &str, retry: bool) -> Result<String, KeyError> {
     if key.starts_with(':') {
         return Err(KeyError::PseudoHeader);
     }
-    if let Some((index, ch)) = key
-        .char_indices()
-        .find(|(_, c)| !matches!(c.to_ascii_lowercase(), '0'..='9' | 'a'..='z' | '_' | '-' | '.'))
-    {
-        return Err(KeyError::InvalidChar { ch, index });
+    // One pass over the bytes checks and lowercases. The first byte that is not in the
+    // grammar starts its character: every byte before it is ASCII.
+    let mut lowered = String::with_capacity(key.len());
+    for (index, byte) in key.bytes().enumerate() {
+        let lower = byte.to_ascii_lowercase();
+        if !matches!(lower, b'0'..=b'9' | b'a'..=b'z' | b'_' | b'-' | b'.') {
+            let ch = key[index..]
+                .chars()
+                .next()
+                .unwrap_or(char::REPLACEMENT_CHARACTER);
+            return Err(KeyError::InvalidChar { ch, index });
+        }
+        lowered.push(char::from(lower));
     }
-    let key = key.to_ascii_lowercase();
+    let key = lowered;
     if RESERVED.contains(&key.as_str()) {
         return Err(KeyError::Reserved { key });
     }

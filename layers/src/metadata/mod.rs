@@ -325,7 +325,7 @@ impl Metadata {
     pub fn encoded_size(&self) -> usize {
         self.entries
             .iter()
-            .map(|(k, v)| k.len() + v.encoded().len() + ENTRY_OVERHEAD)
+            .map(|(k, v)| k.len() + v.encoded_len() + ENTRY_OVERHEAD)
             .sum()
     }
 
@@ -357,7 +357,7 @@ impl Metadata {
     /// let map = md.to_metadata_map().unwrap();
     /// ```
     pub fn to_metadata_map(&self) -> Result<MetadataMap, MetadataError> {
-        let mut map = MetadataMap::new();
+        let mut map = MetadataMap::with_capacity(self.entries.len());
         for (key, value) in &self.entries {
             let bad_key = || MetadataError::Key {
                 key: key.clone(),
