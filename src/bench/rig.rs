@@ -454,11 +454,6 @@ impl Running {
     }
 
     fn call(&self, mut client: GreeterClient<Boxed>, side: &str) {
-        let request = |message: HelloRequest, metadata: &tonic::metadata::MetadataMap| {
-            let mut request = tonic::Request::new(message);
-            *request.metadata_mut() = metadata.clone();
-            request
-        };
         let (message, metadata, shape) = (&self.message, &self.metadata, self.shape);
         let outcome = self.runtime.block_on(async {
             match shape {
@@ -477,14 +472,14 @@ impl Running {
                 Shape::ClientStreaming(n) => {
                     let messages = tokio_stream::iter(std::iter::repeat_n(message.clone(), n));
                     client
-                        .say_hello_client_stream(request_stream(messages, metadata))
+                        .say_hello_client_stream(request(messages, metadata))
                         .await
                         .map(drop)
                 }
                 Shape::Bidi(n) => {
                     let messages = tokio_stream::iter(std::iter::repeat_n(message.clone(), n));
                     let mut replies = client
-                        .say_hello_bidi_stream(request_stream(messages, metadata))
+                        .say_hello_bidi_stream(request(messages, metadata))
                         .await?
                         .into_inner();
                     while replies.message().await?.is_some() {}
@@ -498,8 +493,9 @@ impl Running {
     }
 }
 
-fn request_stream<S>(messages: S, metadata: &tonic::metadata::MetadataMap) -> tonic::Request<S> {
-    let mut request = tonic::Request::new(messages);
+/// A request of `message` (or a stream of them) with the bench's metadata.
+fn request<T>(message: T, metadata: &tonic::metadata::MetadataMap) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
     *request.metadata_mut() = metadata.clone();
     request
 }

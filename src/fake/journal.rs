@@ -478,12 +478,13 @@ impl Journal {
 
     /// One line per call, for failure messages.
     pub(crate) fn summaries(&self) -> Vec<String> {
-        self.summarise(&self.snapshot())
+        let calls = self.snapshot();
+        calls.iter().map(|c| c.summary(self.origin)).collect()
     }
 
-    /// One line for each of `calls`, with times from the journal's start.
-    pub(crate) fn summarise(&self, calls: &[ReceivedCall]) -> Vec<String> {
-        calls.iter().map(|c| c.summary(self.origin)).collect()
+    /// The tokio instant the journal was made: failure messages give times from it.
+    pub(crate) fn origin(&self) -> Instant {
+        self.origin
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
@@ -659,7 +660,12 @@ impl Recorder {
             sizes.push(message.len());
             messages.len() - 1
         };
-        if journal.limits.bytes.is_some() {
+        // The list's lock only when there is something to trim.
+        if journal
+            .limits
+            .bytes
+            .is_some_and(|limit| journal.kept_bytes() > limit)
+        {
             journal.trim(&mut lock(&journal.calls));
         }
         journal.changed.notify_waiters();

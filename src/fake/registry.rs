@@ -24,8 +24,9 @@ pub(crate) struct Registry {
 }
 
 /// The stubs in mount order, indexed by the one method path each accepts (the
-/// [`Match::only_method`](super::matchers::Match::only_method) of one of its matchers); the others, such as service-level and
-/// regex stubs, are in a fallback list that every call also tries.
+/// [`Match::only_method`](super::matchers::Match::only_method) of one of its
+/// matchers); the others, such as service-level and regex stubs, are in a fallback list
+/// that every call also tries.
 #[derive(Debug, Default)]
 struct Table {
     all: Vec<Mounted>,

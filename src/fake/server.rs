@@ -428,8 +428,7 @@ impl FakeServer {
         limit: Duration,
         calls: Vec<ReceivedCall>,
     ) -> WaitTimeout {
-        let summaries = self.state.journal.summarise(&calls);
-        WaitTimeout::new(waited_for, limit, calls, summaries)
+        WaitTimeout::new(waited_for, limit, calls, self.state.journal.origin())
     }
 }
 

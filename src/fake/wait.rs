@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::journal::ReceivedCall;
 
 /// How long [`FakeServer::wait_for_calls`](super::FakeServer::wait_for_calls) and its
@@ -33,7 +35,8 @@ pub struct WaitTimeout {
     limit: Duration,
     test: Option<String>,
     calls: Vec<ReceivedCall>,
-    summaries: Vec<String>,
+    /// The journal's start, which the calls' times are given from.
+    origin: Instant,
 }
 
 impl WaitTimeout {
@@ -41,7 +44,7 @@ impl WaitTimeout {
         waited_for: String,
         limit: Duration,
         calls: Vec<ReceivedCall>,
-        summaries: Vec<String>,
+        origin: Instant,
     ) -> Self {
         // Test runners (libtest, and `#[grpc_chaos::test]`'s body thread) name the
         // thread after the test.
@@ -54,7 +57,7 @@ impl WaitTimeout {
             limit,
             test,
             calls,
-            summaries,
+            origin,
         }
     }
 
@@ -82,8 +85,8 @@ impl fmt::Display for WaitTimeout {
         if let Some(test) = &self.test {
             write!(f, " (in test {test})")?;
         }
-        for line in &self.summaries {
-            write!(f, "\n  {line}")?;
+        for call in &self.calls {
+            write!(f, "\n  {}", call.summary(self.origin))?;
         }
         Ok(())
     }

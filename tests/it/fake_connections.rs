@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::support::*;
@@ -23,14 +23,6 @@ fn greeter_fake(builder: grpc_chaos::fake::FakeServerBuilder) -> FakeServer {
         .respond_with(Reply::stream().then_message_after(Duration::from_secs(60), &reply("late")))
         .mount(&server);
     server
-}
-
-/// Reads until the server closes the socket; how long that took.
-async fn until_closed(socket: &mut TcpStream) -> Duration {
-    let started = std::time::Instant::now();
-    let mut sink = [0u8; 1024];
-    while socket.read(&mut sink).await.unwrap_or(0) > 0 {}
-    started.elapsed()
 }
 
 #[grpc_chaos::test]

@@ -178,3 +178,12 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
         self.clone()
     }
 }
+
+/// Reads a TCP connection until the server closes it; how long that took.
+pub async fn until_closed(socket: &mut tokio::net::TcpStream) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 1024];
+    while socket.read(&mut sink).await.unwrap_or(0) > 0 {}
+    started.elapsed()
+}

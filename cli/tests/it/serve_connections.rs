@@ -5,19 +5,10 @@
 use std::time::{Duration, Instant};
 
 use grpc_chaos::pb::greeter_client::GreeterClient;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::served::Served;
 use crate::support::*;
-
-/// Reads until the server closes the socket; how long that took.
-async fn until_closed(socket: &mut TcpStream) -> Duration {
-    let started = Instant::now();
-    let mut sink = [0u8; 1024];
-    while socket.read(&mut sink).await.unwrap_or(0) > 0 {}
-    started.elapsed()
-}
 
 #[grpc_chaos::test(paused = false)]
 async fn silent_connections_are_closed_at_the_handshake_timeout() {

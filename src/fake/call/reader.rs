@@ -27,7 +27,6 @@ pub(super) struct RequestReader {
     decoder: FrameDecoder,
     half_closed: bool,
     first: Option<Bytes>,
-    received: usize,
     /// Messages not yet given to a handler, while one may still want them.
     unforwarded: Vec<Bytes>,
     keep_unforwarded: bool,
@@ -40,7 +39,6 @@ impl RequestReader {
             decoder: FrameDecoder::new(encoding),
             half_closed: false,
             first: None,
-            received: 0,
             unforwarded: Vec::new(),
             keep_unforwarded: true,
         }
@@ -90,7 +88,6 @@ impl RequestReader {
                         let index = rec.message(Side::Request, &message);
                         let size = message.len();
                         tracing::debug!(call = rec.id(), index, size, "message received");
-                        self.received += 1;
                         if self.first.is_none() {
                             self.first = Some(message.clone());
                         }
@@ -112,7 +109,7 @@ impl RequestReader {
     }
 
     pub(super) async fn read_first_message(&mut self, rec: &Recorder) -> Result<(), Stop> {
-        while !self.half_closed && self.received == 0 {
+        while !self.half_closed && self.first.is_none() {
             self.read_one(rec).await?;
         }
         Ok(())
