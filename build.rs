@@ -1,10 +1,11 @@
 //! Compiles the protos with protox (pure Rust), so no system `protoc` is needed, and
-//! writes the built-in methods' table (`methods.rs`, included by `src/pb.rs`) from the
-//! same descriptors.
+//! writes the built-in methods' table (`methods.rs`, included by `src/pb.rs`) and the
+//! encoded descriptor set (`builtin.bin`) from the same descriptors.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use protox::prost_reflect::prost::Message as _;
 use protox::prost_reflect::prost_types::FileDescriptorSet;
 
 /// One `ProtoMethod` literal per method of every service in `set`.
@@ -44,20 +45,15 @@ fn compile(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, includes)?;
     if builtin {
-        let out = PathBuf::from(std::env::var("OUT_DIR")?).join("methods.rs");
-        std::fs::write(out, method_table(&descriptors))?;
+        let out = PathBuf::from(std::env::var("OUT_DIR")?);
+        std::fs::write(out.join("methods.rs"), method_table(&descriptors))?;
+        // The same descriptors, encoded, for scenario tables and server reflection.
+        std::fs::write(out.join("builtin.bin"), descriptors.encode_to_vec())?;
     }
-    let mut config = tonic_prost_build::configure()
+    tonic_prost_build::configure()
         .build_server(builtin)
-        .build_client(true);
-    if builtin {
-        // Scenario files write the built-in messages as TOML tables.
-        config = config.message_attribute(
-            ".",
-            "#[derive(serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
-        );
-    }
-    config.compile_fds(descriptors)?;
+        .build_client(true)
+        .compile_fds(descriptors)?;
     Ok(())
 }
 

@@ -48,6 +48,7 @@ pub use grpc_chaos_macros::test;
 pub mod fake;
 
 pub mod pb;
+pub mod schema;
 
 pub mod builtin;
 pub mod scenario;

@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use grpc_chaos::builtin;
 use grpc_chaos::fake::FakeServer;
 use grpc_chaos::scenario::{Scenario, ScenarioError};
+use grpc_chaos::schema::Schema;
 
+pub mod protos;
 pub mod units;
 
 /// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
@@ -80,9 +82,22 @@ pub struct ServeArgs {
     /// Ignore a malformed `grpc-timeout` (as tonic does) instead of answering INTERNAL.
     #[arg(long)]
     pub lenient_timeouts: bool,
-    /// A TOML scenario file of stubs (repeatable); they answer before the built-ins.
+    /// A scenario file of stubs, TOML or `.json` (repeatable); they answer before the
+    /// built-ins.
     #[arg(long = "scenario", value_name = "FILE")]
     pub scenarios: Vec<PathBuf>,
+    /// A `.proto` file whose services to serve (repeatable): scenario files write their
+    /// messages as tables. Compiled at start-up with protox; no `protoc` needed.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub protos: Vec<PathBuf>,
+    /// An include root for `--proto` files and their imports (repeatable); by default
+    /// each file's own folder.
+    #[arg(long = "proto-path", value_name = "DIR")]
+    pub proto_paths: Vec<PathBuf>,
+    /// A binary `FileDescriptorSet` whose services to serve (repeatable), as `protoc
+    /// --include_imports -o FILE` writes it.
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    pub descriptor_sets: Vec<PathBuf>,
     /// Seeds every `chance` reply of the scenarios, so a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -127,6 +142,8 @@ pub struct ServeArgs {
 pub enum CliError {
     /// A scenario file is malformed or unreadable: exit code 2.
     Input(ScenarioError),
+    /// A `.proto` file or descriptor set cannot be loaded: exit code 2.
+    Proto(protos::ProtoError),
     /// The address cannot be listened on: exit code 1.
     Listen {
         /// The address asked for.
@@ -156,7 +173,7 @@ impl CliError {
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) => 2,
+            CliError::Input(_) | CliError::Proto(_) => 2,
             CliError::Listen { .. } | CliError::Signal { .. } => 1,
         }
     }
@@ -166,6 +183,7 @@ impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CliError::Input(e) => write!(f, "{e}"),
+            CliError::Proto(e) => write!(f, "{e}"),
             CliError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             CliError::Signal { signal, source } => write!(f, "cannot watch {signal}: {source}"),
         }
@@ -176,6 +194,7 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CliError::Input(e) => Some(e),
+            CliError::Proto(e) => Some(e),
             CliError::Listen { source, .. } | CliError::Signal { source, .. } => Some(source),
         }
     }
@@ -196,21 +215,28 @@ impl std::error::Error for CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
-            // Read every scenario before binding: a bad file fails fast, with nothing served.
+            // Read every proto and scenario before binding: a bad file fails fast, with
+            // nothing served.
+            let schema = protos::load(&args.protos, &args.proto_paths, &args.descriptor_sets)
+                .map_err(CliError::Proto)?;
             let scenarios = args
                 .scenarios
                 .iter()
-                .map(|path| Scenario::load(path, args.seed))
+                .map(|path| Scenario::load_with(&schema, path, args.seed))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::Input)?;
-            serve(&args, scenarios).await
+            serve(&args, &schema, scenarios).await
         }
     }
 }
 
 /// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
 /// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
-async fn serve(args: &ServeArgs, scenarios: Vec<Scenario>) -> Result<(), CliError> {
+async fn serve(
+    args: &ServeArgs,
+    schema: &Schema,
+    scenarios: Vec<Scenario>,
+) -> Result<(), CliError> {
     let addr = args.addr;
     // Watch the signals before announcing the address: a signal sent as soon as the
     // first line is read must find its handler in place.
@@ -227,7 +253,7 @@ async fn serve(args: &ServeArgs, scenarios: Vec<Scenario>) -> Result<(), CliErro
         .keepalive(args.keepalive, KEEPALIVE_TIMEOUT)
         .max_connections(args.max_connections)
         .metadata_limit(METADATA_LIMIT)
-        .shapes(grpc_chaos::pb::shapes())
+        .shapes(schema.shapes())
         .start_on(addr)
         .await
         .map_err(|source| CliError::Listen { addr, source })?;

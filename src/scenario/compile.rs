@@ -6,25 +6,48 @@ use std::ops::Range;
 use std::time::Duration;
 
 use bytes::Bytes;
+use prost_reflect::MessageDescriptor;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 use tonic::{Code, Status};
 
+use super::message::{self, Compare, FirstMessageTable};
 use super::model::{
-    self, CodeSpec, DeadlineSpec, FileSpec, MatchSpec, MessageSpec, ReplySpec, StubSpec,
+    self, CodeSpec, DeadlineSpec, ExpectSpec, FileSpec, MatchSpec, MessageSpec, ReplySpec, StubSpec,
 };
-use super::{types, ScenarioError};
+use super::{json, ScenarioError};
 use crate::fake::{
     any, deadline_absent, deadline_at_most, deadline_present, metadata, metadata_absent,
     metadata_bin, metadata_exists, method, service, try_metadata_regex, CallRequest, Match, Reason,
-    Reply, Stub, StubBuilder,
+    Reply, Stub, StubBuilder, Times,
 };
 use crate::metadata::{decode_base64, encode_binary, header_name};
+use crate::schema::Schema;
 
-/// Parses scenario text and compiles its stubs; `file` names it in errors, and stub `i`
-/// seeds its `chance` replies with `seed + i`.
-pub(super) fn stubs(file: &str, text: &str, seed: u64) -> Built<Vec<Stub>> {
-    let ctx = Ctx { file, text };
-    let spec: FileSpec = toml::from_str(text).map_err(|e| ctx.error(e.span(), e.message()))?;
+/// Parses scenario text and compiles its stubs; `file` names it in errors (a name ending
+/// in `.json` is read as JSON), and stub `i` seeds its `chance` replies with `seed + i`.
+pub(super) fn stubs(schema: &Schema, file: &str, text: &str, seed: u64) -> Built<Vec<Stub>> {
+    let source = if file.ends_with(".json") {
+        let toml =
+            json::to_toml(text).map_err(|e| ScenarioError::in_text(file, text, e.at, e.message))?;
+        std::borrow::Cow::Owned(toml)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    let ctx = Ctx {
+        file,
+        text,
+        doc: Spanned::new(0..0, DeValue::Boolean(false)),
+        schema,
+    };
+    let spec: FileSpec = toml::from_str(&source).map_err(|e| ctx.error(e.span(), e.message()))?;
+    // The same text with every position kept, for the tables of message fields.
+    let doc = DeTable::parse(&source).map_err(|e| ctx.error(e.span(), e.message()))?;
+    let (span, table) = (doc.span(), doc.into_inner());
+    let ctx = Ctx {
+        doc: Spanned::new(span, DeValue::Table(table)),
+        ..ctx
+    };
     spec.stub
         .iter()
         .enumerate()
@@ -32,20 +55,23 @@ pub(super) fn stubs(file: &str, text: &str, seed: u64) -> Built<Vec<Stub>> {
         .collect()
 }
 
-/// The file being read, for positions in errors.
+/// The file being read, for positions in errors, and the types its tables are read as.
 struct Ctx<'a> {
     file: &'a str,
+    /// The file as written, for line and column.
     text: &'a str,
+    /// The TOML read (the file itself, or JSON rewritten in place: the same offsets),
+    /// parsed with its positions.
+    doc: Spanned<DeValue<'a>>,
+    schema: &'a Schema,
 }
 
 type Built<T> = Result<T, ScenarioError>;
 
-/// A message is written one way at a time, with the same two keys everywhere.
-const ONE_MESSAGE_KEY: &str = "expected one of `message` (a table of fields, for built-in \
-     methods) or `message_base64` (the raw protobuf bytes, for any method)";
-
-const NEEDS_BUILT_IN: &str = "a table of message fields needs a built-in method; give \
-     other methods' messages as `message_base64` (the raw protobuf bytes)";
+/// A message is written one way at a time, with the same keys everywhere.
+const ONE_MESSAGE_KEY: &str = "expected one of `message` (a table of fields), \
+     `message_contains` (on the match side: the fields that must hold) or `message_base64` \
+     (the raw protobuf bytes)";
 
 impl Ctx<'_> {
     fn error(&self, span: Option<Range<usize>>, message: impl fmt::Display) -> ScenarioError {
@@ -58,11 +84,11 @@ impl Ctx<'_> {
 
     fn stub(&self, spec: &Spanned<StubSpec>, seed: u64) -> Built<Stub> {
         let s = spec.get_ref();
-        let (request_type, response_type) = s
-            .method
-            .as_ref()
-            .and_then(|m| types::method_types(m.get_ref()))
-            .unzip();
+        let known = match &s.method {
+            Some(path) => self.known_method(path, s)?,
+            None => None,
+        };
+        let (request_type, response_type) = known.unzip();
         let mut builder: Option<StubBuilder> = None;
         let mut and = |m: Box<dyn Match>| {
             builder = Some(match builder.take() {
@@ -86,7 +112,7 @@ impl Ctx<'_> {
             and(m);
         }
         let builder = builder.unwrap_or_else(|| Stub::given(any()));
-        let mut stub = builder.respond_with(self.reply(&s.reply, response_type, seed)?);
+        let mut stub = builder.respond_with(self.reply(&s.reply, response_type.as_ref(), seed)?);
         if let Some(name) = &s.name {
             stub = stub.named(name.clone());
         }
@@ -96,13 +122,62 @@ impl Ctx<'_> {
         if let Some(n) = s.up_to {
             stub = stub.up_to_n_times(n);
         }
+        if let Some(expect) = &s.expect {
+            stub = stub.expect(self.times(expect)?);
+        }
         Ok(stub)
+    }
+
+    /// The request and response types of a stub's method. A method no known proto
+    /// defines is an error when the stub writes tables, or when its service is known (a
+    /// typo, then); otherwise its messages are raw bytes.
+    fn known_method(
+        &self,
+        path: &Spanned<String>,
+        s: &StubSpec,
+    ) -> Built<Option<(MessageDescriptor, MessageDescriptor)>> {
+        if let Some(m) = self.schema.method(path.get_ref()) {
+            return Ok(Some((m.input(), m.output())));
+        }
+        let service = path
+            .get_ref()
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map(|(service, _)| service);
+        if uses_tables(s) || service.is_some_and(|svc| self.schema.has_service(svc)) {
+            let closest = self
+                .schema
+                .closest_method(path.get_ref())
+                .map(|c| format!("; the closest is {c:?}"))
+                .unwrap_or_default();
+            return Err(self.at(
+                path,
+                format!(
+                    "no loaded proto defines the method {:?}{closest} (load its .proto with \
+                     --proto, or write its messages as `message_base64`)",
+                    path.get_ref()
+                ),
+            ));
+        }
+        Ok(None)
+    }
+
+    fn times(&self, spec: &Spanned<ExpectSpec>) -> Built<Times> {
+        match spec.get_ref() {
+            ExpectSpec::Exactly(n) => Ok(Times::from(*n)),
+            ExpectSpec::Range(text) => parse_range(text).ok_or_else(|| {
+                self.at(
+                    spec,
+                    "expected a call count (`expect = 2`) or a range: \"1..\", \"..=3\", \"2..=4\"",
+                )
+            }),
+        }
     }
 
     fn matchers(
         &self,
         m: &MatchSpec,
-        request_type: Option<&'static str>,
+        request_type: Option<MessageDescriptor>,
     ) -> Built<Vec<Box<dyn Match>>> {
         let mut out: Vec<Box<dyn Match>> = Vec::new();
         for (k, v) in &m.metadata {
@@ -137,21 +212,30 @@ impl Ctx<'_> {
                 }
             });
         }
-        if let (Some(_), Some(raw)) = (&m.message, &m.message_base64) {
-            return Err(self.at(raw, ONE_MESSAGE_KEY));
+        let tables = [
+            (m.message.as_ref(), Compare::Equals),
+            (m.message_contains.as_ref(), Compare::Contains),
+        ];
+        let given = tables.iter().filter(|(t, _)| t.is_some()).count()
+            + usize::from(m.message_base64.is_some());
+        if given > 1 {
+            let span = m.message_base64.as_ref().map(Spanned::span);
+            let span = span.or(m.message_contains.as_ref().map(Spanned::span));
+            return Err(self.error(span, ONE_MESSAGE_KEY));
         }
-        if let Some(fields) = &m.message {
-            let type_name = request_type.ok_or_else(|| self.at(fields, NEEDS_BUILT_IN))?;
-            let expected = self.encode(type_name, fields)?;
-            out.push(Box::new(FirstMessage {
-                expected,
-                type_name: Some(type_name),
-            }));
+        for (fields, compare) in tables {
+            if let Some(fields) = fields {
+                // known_method made sure a stub with tables has its types.
+                let Some(desc) = &request_type else {
+                    return Err(self.at(fields, "a table of message fields needs a `method`"));
+                };
+                let table = self.table(fields, desc)?;
+                out.push(Box::new(FirstMessageTable { table, compare }));
+            }
         }
         if let Some(raw) = &m.message_base64 {
-            out.push(Box::new(FirstMessage {
+            out.push(Box::new(FirstMessageBytes {
                 expected: self.base64(raw)?.into(),
-                type_name: None,
             }));
         }
         Ok(out)
@@ -162,16 +246,24 @@ impl Ctx<'_> {
             .ok_or_else(|| self.at(value, "expected base64 (padded or unpadded)"))
     }
 
-    fn encode(&self, type_name: &str, fields: &Spanned<toml::Value>) -> Built<Bytes> {
-        types::encode(type_name, fields.get_ref().clone())
-            .map(Bytes::from)
-            .map_err(|e| self.at(fields, format!("expected a {type_name} message: {e}")))
+    fn table(
+        &self,
+        fields: &Spanned<toml::Value>,
+        desc: &MessageDescriptor,
+    ) -> Built<message::Table> {
+        message::read(&self.doc, fields.span(), desc)
+            .map_err(|e| self.error(Some(e.span), e.message))
+    }
+
+    fn encode(&self, fields: &Spanned<toml::Value>, desc: &MessageDescriptor) -> Built<Bytes> {
+        let table = self.table(fields, desc)?;
+        Ok(prost::Message::encode_to_vec(&table.message).into())
     }
 
     fn reply(
         &self,
         spec: &Spanned<ReplySpec>,
-        response_type: Option<&'static str>,
+        response_type: Option<&MessageDescriptor>,
         seed: u64,
     ) -> Built<Reply> {
         let r = spec.get_ref();
@@ -225,8 +317,10 @@ impl Ctx<'_> {
         for (at, m) in shorthand.into_iter().chain(listed) {
             let bytes = match (&m.message, &m.message_base64) {
                 (Some(fields), None) => {
-                    let type_name = response_type.ok_or_else(|| self.at(fields, NEEDS_BUILT_IN))?;
-                    self.encode(type_name, fields)?
+                    let Some(desc) = response_type else {
+                        return Err(self.at(fields, "a table of message fields needs a `method`"));
+                    };
+                    self.encode(fields, desc)?
                 }
                 (None, Some(raw)) => self.base64(raw)?.into(),
                 _ => return Err(self.error(at, ONE_MESSAGE_KEY)),
@@ -389,28 +483,17 @@ fn code_by_name(name: &str) -> Option<Code> {
         .map(|i| Code::from_i32(i as i32))
 }
 
-/// Matches when the first request message equals the expected one.
-struct FirstMessage {
+/// Matches when the first request message is exactly these bytes.
+struct FirstMessageBytes {
     expected: Bytes,
-    type_name: Option<&'static str>,
 }
 
-impl Match for FirstMessage {
+impl Match for FirstMessageBytes {
     fn matches(&self, request: &CallRequest) -> bool {
-        request
-            .first_message
-            .as_ref()
-            .is_some_and(|m| match self.type_name {
-                Some(t) => types::same_message(t, m, &self.expected),
-                None => *m == self.expected,
-            })
+        request.first_message.as_ref() == Some(&self.expected)
     }
     fn describe(&self) -> String {
-        let encoded = encode_binary(&self.expected);
-        format!(
-            "first message == {} {encoded}",
-            self.type_name.unwrap_or("bytes")
-        )
+        format!("first message == bytes {}", encode_binary(&self.expected))
     }
     fn needs_message(&self) -> bool {
         true
@@ -421,6 +504,42 @@ impl Match for FirstMessage {
             Some(bytes) => format!("received message_base64 = {:?}", encode_binary(bytes)),
         })
     }
+}
+
+/// Whether a stub writes any message as a table of fields.
+fn uses_tables(s: &StubSpec) -> bool {
+    fn reply(r: &ReplySpec) -> bool {
+        r.message.is_some()
+            || r.messages.iter().any(|m| m.get_ref().message.is_some())
+            || r.sequence.iter().flatten().any(|r| reply(r.get_ref()))
+            || r.chance.as_ref().is_some_and(|c| {
+                reply(c.get_ref().hit.get_ref()) || reply(c.get_ref().miss.get_ref())
+            })
+    }
+    s.matches.message.is_some() || s.matches.message_contains.is_some() || reply(s.reply.get_ref())
+}
+
+/// `"1.."`, `"..=3"`, `"..3"`, `"2..4"`, `"2..=4"`, or `"2"`.
+fn parse_range(text: &str) -> Option<Times> {
+    let text = text.trim();
+    let Some((low, high)) = text.split_once("..") else {
+        return text.parse::<u64>().ok().map(Times::from);
+    };
+    let low: u64 = if low.is_empty() { 0 } else { low.parse().ok()? };
+    let (high, inclusive) = match high.strip_prefix('=') {
+        Some(h) => (h, true),
+        None => (high, false),
+    };
+    if high.is_empty() {
+        return (!inclusive).then(|| Times::from(low..));
+    }
+    let high: u64 = high.parse().ok()?;
+    let high = if inclusive {
+        high
+    } else {
+        high.checked_sub(1)?
+    };
+    (low <= high).then(|| Times::from(low..=high))
 }
 
 /// A matcher chosen at run time, as the stub builder takes it.

@@ -1,15 +1,30 @@
-//! Scenario files: stubs written in TOML, for `grpc-chaos serve --scenario FILE`.
+//! Scenario files: stubs written in TOML or JSON, for `grpc-chaos serve --scenario FILE`.
 //!
 //! Anything a [`Stub`] can express can be written in a file. A message is written with
-//! one of two keys, the same on the match side, at the reply level and in each entry of
+//! one of these keys, the same on the match side, at the reply level and in each entry of
 //! `messages`:
-//! - `message = { … }`, a TOML table of its fields, for the built-in protos
-//!   (`message = { name = "Ada" }`);
+//! - `message = { … }`, a table of its fields, for any method a known proto defines: the
+//!   built-in protos, and those `serve --proto` or `--descriptor-set` loads (a
+//!   [`Schema`]). On the match side it means the first request message **equals** this
+//!   one, field by field (a field left out must be unset or its default);
+//! - `message_contains = { … }`, on the match side only: the first request message
+//!   **contains** these fields with these values, whatever the fields it does not list
+//!   hold. A listed message field is compared by the fields it lists in turn;
 //! - `message_base64 = "…"`, its raw protobuf bytes in base64 (padded or not), for any
-//!   method, such as a service of your own that the fake does not know.
+//!   method, such as a service no loaded proto defines.
 //!
-//! (In `messages` entries, `fields` and `base64`, the first spellings, are still read.) A
-//! mistake is reported as `file:line:col: what was expected`.
+//! Tables follow the protobuf JSON mapping: field names as in the proto or as their JSON
+//! names (`updated_at` or `updatedAt`), enums by name or number, 64-bit integers as
+//! numbers or strings, bytes as base64, nested messages, repeated and map fields, and the
+//! well-known types in their JSON forms (a Timestamp as RFC 3339 text, or a TOML
+//! datetime; a Duration as `"1.5s"`; Struct, Value, the wrappers, and `Any` with
+//! `@type`).
+//!
+//! A file named `*.json` is read as JSON with the same schema: `{"stub": [{"method":
+//! "…", "reply": {…}}]}`. (In `messages` entries, `fields` and `base64`, the first
+//! spellings, are still read.) A mistake is reported as `file:line:col: what was
+//! expected`: an unknown field names its message type and the nearest field name, and a
+//! method no known proto defines names the closest one.
 //!
 //! ```toml
 //! [[stub]]
@@ -17,6 +32,7 @@
 //! method = "/pb.Greeter/SayHello"
 //! priority = 1                      # lower wins; built-in services use 200
 //! up_to = 3                         # answers at most 3 calls
+//! expect = "1.."                    # verified calls: 2, or "1..", "..=3", "2..=4"
 //!
 //! [stub.match]
 //! metadata = { "x-tenant" = "blue" }
@@ -26,6 +42,7 @@
 //! metadata_bin = { "trace-bin" = "AAEC" }   # base64, padded or not
 //! deadline = { at_most_ms = 5000 }          # or "present" / "absent"
 //! message = { name = "Ada" }                # the first request message equals this
+//! # message_contains = { name = "Ada" }     # or: holds these fields, the rest anything
 //! # message_base64 = "CgNBZGE"              # or: its raw bytes, for any method
 //!
 //! [stub.reply]
@@ -56,12 +73,14 @@
 
 mod compile;
 mod error;
+mod json;
+mod message;
 mod model;
-mod types;
 
 use std::path::Path;
 
 use crate::fake::{FakeServer, Stub};
+use crate::schema::Schema;
 
 pub use error::ScenarioError;
 
@@ -92,11 +111,31 @@ impl Scenario {
     /// assert!(err.to_string().starts_with("no/such/file.toml: cannot read"));
     /// ```
     pub fn load(path: impl AsRef<Path>, seed: u64) -> Result<Self, ScenarioError> {
+        Self::load_with(&Schema::builtin(), path, seed)
+    }
+
+    /// Reads and checks a scenario file whose tables are messages of `schema`'s types
+    /// (the built-in protos and any loaded beside them). A file named `*.json` is read as
+    /// JSON, with the same schema as TOML.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    ///
+    /// ```
+    /// use grpc_chaos::{scenario::Scenario, schema::Schema};
+    /// let err = Scenario::load_with(&Schema::builtin(), "none.json", 0).unwrap_err();
+    /// assert!(err.to_string().starts_with("none.json: cannot read"));
+    /// ```
+    pub fn load_with(
+        schema: &Schema,
+        path: impl AsRef<Path>,
+        seed: u64,
+    ) -> Result<Self, ScenarioError> {
         let path = path.as_ref();
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::whole_file(&name, format!("cannot read: {e}")))?;
-        Self::parse(&name, &text, seed)
+        Self::parse_with(schema, &name, &text, seed)
     }
 
     /// Parses scenario text; `file` names it in errors.
@@ -109,7 +148,30 @@ impl Scenario {
     /// assert!(s.is_empty());
     /// ```
     pub fn parse(file: &str, text: &str, seed: u64) -> Result<Self, ScenarioError> {
-        let stubs = compile::stubs(file, text, seed)?;
+        Self::parse_with(&Schema::builtin(), file, text, seed)
+    }
+
+    /// Parses scenario text whose tables are messages of `schema`'s types; `file` names
+    /// it in errors, and a name ending in `.json` reads it as JSON.
+    ///
+    /// # Errors
+    /// A [`ScenarioError`] with `file:line:col` and what was expected.
+    ///
+    /// ```
+    /// use grpc_chaos::{scenario::Scenario, schema::Schema};
+    /// let json = r#"{"stub": [{"method": "/pb.Greeter/SayHello", "reply": {"message": {"message": "Hi"}}}]}"#;
+    /// let s = Scenario::parse_with(&Schema::builtin(), "s.json", json, 0).unwrap();
+    /// assert_eq!(s.len(), 1);
+    /// let err = Scenario::parse_with(&Schema::builtin(), "s.json", "{\"stub\": [{\"nope\": 1}]}", 0).unwrap_err();
+    /// assert!(err.to_string().starts_with("s.json:1:12: "), "{err}");
+    /// ```
+    pub fn parse_with(
+        schema: &Schema,
+        file: &str,
+        text: &str,
+        seed: u64,
+    ) -> Result<Self, ScenarioError> {
+        let stubs = compile::stubs(schema, file, text, seed)?;
         Ok(Self { stubs })
     }
 

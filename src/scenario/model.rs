@@ -22,6 +22,8 @@ pub(crate) struct StubSpec {
     pub(crate) service: Option<String>,
     pub(crate) priority: Option<u8>,
     pub(crate) up_to: Option<u64>,
+    /// How many calls the stub expects: checked by `grpc-chaos verify` and the admin API.
+    pub(crate) expect: Option<Spanned<ExpectSpec>>,
     #[serde(default, rename = "match")]
     pub(crate) matches: MatchSpec,
     pub(crate) reply: Spanned<ReplySpec>,
@@ -42,10 +44,21 @@ pub(crate) struct MatchSpec {
     #[serde(default)]
     pub(crate) metadata_bin: BTreeMap<String, Spanned<String>>,
     pub(crate) deadline: Option<Spanned<DeadlineSpec>>,
-    /// The first request message, as a table of its fields (built-in methods).
+    /// The first request message, equal to this table of its fields.
     pub(crate) message: Option<Spanned<toml::Value>>,
+    /// The first request message, holding the fields this table lists (the others may
+    /// be anything).
+    pub(crate) message_contains: Option<Spanned<toml::Value>>,
     /// The first request message, as raw protobuf bytes in base64 (any method).
     pub(crate) message_base64: Option<Spanned<String>>,
+}
+
+/// `expect = 2`, or a range as text: `expect = "1.."`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum ExpectSpec {
+    Exactly(u64),
+    Range(String),
 }
 
 /// `deadline = "present"`, `"absent"`, or `{ at_most_ms = N }`.

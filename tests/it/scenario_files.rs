@@ -32,8 +32,11 @@ fn malformed_files_name_file_line_column_and_what_was_expected() {
         ("[[stub]\n", "1:"),
         ("[[stub]]\nmethod = 5\n", "2:10: "),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { mesage = { message = \"x\" } }\n", "3:11: unknown field `mesage`"),
-        ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { message = { mesage = \"x\" } }\n", "3:21: expected a pb.HelloReply message: unknown field `mesage`"),
-        ("[[stub]]\nmethod = \"/x.Y/Z\"\nreply = { message = { a = 1 } }\n", "3:21: a table of message fields needs a built-in method; give other methods' messages as `message_base64`"),
+        ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { message = { mesage = \"x\" } }\n", "3:23: pb.HelloReply has no field `mesage`; did you mean `message`?"),
+        ("[[stub]]\nmethod = \"/x.Y/Z\"\nreply = { message = { a = 1 } }\n", "2:10: no loaded proto defines the method \"/x.Y/Z\"; the closest is"),
+        ("[[stub]]\nmethod = \"/pb.Greeter/SayHelo\"\n[stub.reply]\n", "2:10: no loaded proto defines the method \"/pb.Greeter/SayHelo\"; the closest is \"/pb.Greeter/SayHello\""),
+        ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nexpect = \"3..1\"\n[stub.reply]\n", "3:10: expected a call count"),
+        ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\nreply = { message = { message = 5 } }\n", "3:33: expected a pb.HelloReply message: invalid type: integer `5`, expected a string"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nstatus = { code = \"UNAVAILABLe\" }\n", "4:10: expected a status code name"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.reply]\nreset = \"BOOM\"\n", "4:9: expected an HTTP/2 error code"),
         ("[[stub]]\nmethod = \"/pb.Greeter/SayHello\"\n[stub.match]\nmetadata_regex = { a = \"(\" }\n[stub.reply]\n", "4:24: expected a regular expression"),
@@ -195,7 +198,7 @@ fn a_message_is_written_one_way_at_a_time() {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("expected one of `message` (a table of fields, for built-in methods) or `message_base64`"),
+            err.contains("expected one of `message` (a table of fields), `message_contains`"),
             "{text:?} gave {err}"
         );
     }

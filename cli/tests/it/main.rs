@@ -10,6 +10,7 @@ mod raw_client;
 mod served;
 
 mod cli_serve;
+mod serve_any_proto;
 mod serve_bad_input;
 mod serve_connections;
 mod serve_faults;
