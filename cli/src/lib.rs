@@ -9,21 +9,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use grpc_chaos::builtin;
-use grpc_chaos::fake::FakeServer;
 use grpc_chaos::scenario::{Scenario, ScenarioError};
-use grpc_chaos::schema::Schema;
 
+pub mod admin;
+pub mod client;
+pub mod health;
 pub mod protos;
+mod serve;
 pub mod units;
-
-/// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Request metadata over this gets RESOURCE_EXHAUSTED (the limit HTTP/2 servers such as
-/// tonic's apply by default, where they answer HTTP 431 or tear the connection down).
-const METADATA_LIMIT: usize = 16 * 1024;
-/// How long `serve` waits for a keepalive ping's answer before closing the connection.
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Command-line arguments of `grpc-chaos`.
 ///
@@ -61,6 +54,16 @@ pub struct Cli {
 pub enum Command {
     /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Mounts the stubs of scenario files (TOML or `.json`) on a running server.
+    Mount(client::MountArgs),
+    /// Lists the calls a running server received: a table, or JSON lines.
+    Calls(client::CallsArgs),
+    /// Checks the stubs' `expect` counts; exit code 1, with the report, when one is unmet.
+    Verify(client::AdminArgs),
+    /// Unmounts the stubs mounted with `mount` (or the admin API) and clears the journal.
+    Reset(client::AdminArgs),
+    /// Sets what grpc.health.v1.Health reports for a service on a running server.
+    SetHealth(client::SetHealthArgs),
 }
 
 /// The flags of `grpc-chaos serve`. The defaults bound what a long-running fake holds:
@@ -125,6 +128,10 @@ pub struct ServeArgs {
     /// At most this many connections are open at once; a newer one is closed at once.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_connections: usize,
+    /// Requires `authorization: Bearer TOKEN` on the admin API. Without a token the
+    /// admin API is served only when listening on loopback.
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -151,6 +158,9 @@ pub enum CliError {
         /// Why binding it failed.
         source: std::io::Error,
     },
+    /// An admin command failed: the server was unreachable or refused it (exit code 1),
+    /// or an expectation is unmet (`verify`, exit code 1, with the report).
+    Admin(String),
     /// A shutdown signal cannot be watched: exit code 1.
     Signal {
         /// `SIGINT` or `SIGTERM`.
@@ -174,7 +184,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(_) | CliError::Proto(_) => 2,
-            CliError::Listen { .. } | CliError::Signal { .. } => 1,
+            CliError::Listen { .. } | CliError::Signal { .. } | CliError::Admin(_) => 1,
         }
     }
 }
@@ -184,6 +194,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Input(e) => write!(f, "{e}"),
             CliError::Proto(e) => write!(f, "{e}"),
+            CliError::Admin(message) => f.write_str(message),
             CliError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             CliError::Signal { signal, source } => write!(f, "cannot watch {signal}: {source}"),
         }
@@ -196,6 +207,7 @@ impl std::error::Error for CliError {
             CliError::Input(e) => Some(e),
             CliError::Proto(e) => Some(e),
             CliError::Listen { source, .. } | CliError::Signal { source, .. } => Some(source),
+            CliError::Admin(_) => None,
         }
     }
 }
@@ -225,88 +237,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .map(|path| Scenario::load_with(&schema, path, args.seed))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::Input)?;
-            serve(&args, &schema, scenarios).await
+            serve::serve(&args, schema, scenarios).await
         }
+        Command::Mount(args) => client::mount(&args).await,
+        Command::Calls(args) => client::calls(&args).await,
+        Command::Verify(args) => client::verify(&args).await,
+        Command::Reset(args) => client::reset(&args).await,
+        Command::SetHealth(args) => client::set_health(&args).await,
     }
-}
-
-/// Serves the built-in services with faults chosen by `x-chaos-*` headers, deadlines
-/// enforced with DEADLINE_EXCEEDED, and (unless lenient) malformed timeouts rejected.
-async fn serve(
-    args: &ServeArgs,
-    schema: &Schema,
-    scenarios: Vec<Scenario>,
-) -> Result<(), CliError> {
-    let addr = args.addr;
-    // Watch the signals before announcing the address: a signal sent as soon as the
-    // first line is read must find its handler in place.
-    let shutdown = shutdown_signal()?;
-    let server = FakeServer::builder()
-        .enforce_deadlines(true)
-        .lenient_timeouts(args.lenient_timeouts)
-        .fault_headers(true)
-        .journal_limit(args.journal_calls)
-        .journal_bytes(args.journal_bytes)
-        .journal_message_bytes(args.journal_message_bytes)
-        .handshake_timeout(args.handshake_timeout)
-        .idle_timeout(args.idle_timeout)
-        .keepalive(args.keepalive, KEEPALIVE_TIMEOUT)
-        .max_connections(args.max_connections)
-        .metadata_limit(METADATA_LIMIT)
-        .shapes(schema.shapes())
-        .start_on(addr)
-        .await
-        .map_err(|source| CliError::Listen { addr, source })?;
-    // Scenarios first: on a priority tie, the stub mounted first answers.
-    for scenario in scenarios {
-        scenario.mount(&server);
-    }
-    builtin::mount_all(&server);
-    let bound = server.addr().unwrap_or(addr);
-    // The first line on stdout is the contract scripts read the port from.
-    println!("listening on {bound}");
-    tracing::info!(%bound, "grpc-chaos fake server ready");
-    shutdown.await;
-    tracing::info!(
-        live_calls = server.live_calls(),
-        "shutting down: no new calls, letting in-flight calls end"
-    );
-    if tokio::time::timeout(SHUTDOWN_GRACE, server.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            live_calls = server.live_calls(),
-            "grace period over; cancelling the calls left"
-        );
-    }
-    Ok(())
-}
-
-/// Resolves on the first SIGINT or SIGTERM; the handlers are installed on return.
-#[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let watch = |kind, name| {
-        signal(kind).map_err(|source| CliError::Signal {
-            signal: name,
-            source,
-        })
-    };
-    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
-}
-
-/// Resolves on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use super::hygiene::Hygiene;
 use super::journal::JournalLimits;
 use super::server::FakeServer;
+use super::services::Services;
 use super::state::State;
 use super::transport;
 use super::wait::DEFAULT_WAIT_LIMIT;
@@ -32,6 +33,8 @@ pub(crate) struct Options {
     pub(crate) wait_limit: Duration,
     /// Limits on each connection.
     pub(crate) hygiene: Hygiene,
+    /// Real services served beside the stubs.
+    pub(crate) services: Services,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             metadata_limit: None,
             wait_limit: DEFAULT_WAIT_LIMIT,
             hygiene: Hygiene::default(),
+            services: Services::default(),
         }
     }
 }
@@ -227,6 +231,58 @@ impl FakeServerBuilder {
         for shape in shapes {
             self.options.shapes.insert(shape.path.to_string(), shape);
         }
+        self
+    }
+
+    /// Serves a real tonic service beside the stubs, on the same port: a generated
+    /// server, or one such as tonic-health's or tonic-reflection's. Calls to its paths
+    /// (`/package.Service/…`) go to it as they are: no stub answers them, no fault header
+    /// or deadline rule applies, and the journal does not list them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use grpc_chaos::fake::FakeServer;
+    /// use grpc_chaos::pb::{greeter_client::GreeterClient, greeter_server::{Greeter, GreeterServer}};
+    /// use grpc_chaos::pb::{HelloReply, HelloRequest};
+    /// use tonic::{Request, Response, Status};
+    ///
+    /// #[derive(Clone)]
+    /// struct Real;
+    /// #[tonic::async_trait]
+    /// impl Greeter for Real {
+    ///     async fn say_hello(&self, r: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+    ///         Ok(Response::new(HelloReply { message: format!("real {}", r.into_inner().name) }))
+    ///     }
+    /// #   type SayHelloStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+    /// #   async fn say_hello_stream(&self, _: Request<HelloRequest>) -> Result<Response<Self::SayHelloStreamStream>, Status> { Err(Status::unimplemented("")) }
+    /// #   async fn say_hello_client_stream(&self, _: Request<tonic::Streaming<HelloRequest>>) -> Result<Response<HelloReply>, Status> { Err(Status::unimplemented("")) }
+    /// #   type SayHelloBidiStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+    /// #   async fn say_hello_bidi_stream(&self, _: Request<tonic::Streaming<HelloRequest>>) -> Result<Response<Self::SayHelloBidiStreamStream>, Status> { Err(Status::unimplemented("")) }
+    /// }
+    ///
+    /// let server = FakeServer::builder().add_service(GreeterServer::new(Real)).in_memory();
+    /// let reply = GreeterClient::new(server.channel())
+    ///     .say_hello(HelloRequest { name: "Ada".into() })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(reply.into_inner().message, "real Ada");
+    /// assert!(server.received_calls().is_empty());
+    /// # }
+    /// ```
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.options.services.add(service);
         self
     }
 

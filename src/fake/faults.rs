@@ -12,6 +12,7 @@
 //! | `x-chaos-hang: true` | never respond: the call ends when the client cancels or its deadline passes |
 //! | `x-chaos-fail-first: N` + `x-chaos-key: K` | the first N calls carrying key K fail with `x-chaos-status` (default UNAVAILABLE); later ones succeed |
 //! | `x-chaos-pushback-ms: M` | with `x-chaos-fail-first`, the failures carry the trailer `grpc-retry-pushback-ms: M` (sent verbatim, so clients' handling of negative or garbage values can be tested too) |
+//! | `x-chaos-session: ID` | no fault: it names the caller's session of `grpc-chaos serve`'s admin API, so that stubs mounted in that session answer it |
 //!
 //! A request with `grpc-timeout` gets `x-chaos-grpc-timeout: RAW` in its initial metadata.
 //! An invalid value, a repeated single-valued header, or an unknown `x-chaos-` name gets
@@ -179,11 +180,13 @@ impl Faults {
                     text(header, value)?;
                     faults.pushback_ms = Some(value.clone());
                 }
+                // Not a fault: it names the caller's admin session, which its stubs match on.
+                "x-chaos-session" => {}
                 other => {
                     return Err(Status::invalid_argument(format!(
                         "unknown fault header {other}; known: x-chaos-delay-ms, x-chaos-status, x-chaos-message, \
                          x-chaos-abort-after, x-chaos-header, x-chaos-trailer, x-chaos-hang, x-chaos-fail-first, \
-                         x-chaos-key, x-chaos-pushback-ms"
+                         x-chaos-key, x-chaos-pushback-ms (and x-chaos-session, which is no fault)"
                     )))
                 }
             }

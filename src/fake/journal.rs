@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 use tonic::Code;
 
 use super::reason::Reason;
 use crate::deadline::GrpcTimeoutError;
+
+/// How many ended calls a slow watcher may fall behind by before it misses some.
+const WATCH_BACKLOG: usize = 4096;
 
 /// How a call ended, as the server saw it.
 ///
@@ -461,6 +464,8 @@ pub(crate) struct Journal {
     kept: AtomicUsize,
     changed: Notify,
     live: AtomicUsize,
+    /// Every call as it ends, for [`FakeServer::watch_calls`](super::FakeServer::watch_calls).
+    ended: broadcast::Sender<ReceivedCall>,
 }
 
 impl Journal {
@@ -473,6 +478,7 @@ impl Journal {
             kept: AtomicUsize::default(),
             changed: Notify::new(),
             live: AtomicUsize::default(),
+            ended: broadcast::channel(WATCH_BACKLOG).0,
         }
     }
 
@@ -504,6 +510,25 @@ impl Journal {
         }
         drop(calls);
         self.changed.notify_waiters();
+    }
+
+    /// Takes the calls `forget` picks off the list; the others stay, in order.
+    pub(crate) fn clear_where(&self, forget: impl Fn(&ReceivedCall) -> bool) {
+        let mut calls = lock(&self.calls);
+        calls.retain(|entry| {
+            let gone = forget(&lock(entry).call);
+            if gone {
+                self.unlist(entry);
+            }
+            !gone
+        });
+        drop(calls);
+        self.changed.notify_waiters();
+    }
+
+    /// Every call that ends from now on.
+    pub(crate) fn watch(&self) -> broadcast::Receiver<ReceivedCall> {
+        self.ended.subscribe()
     }
 
     /// Stops counting an entry taken off the list.
@@ -700,9 +725,14 @@ impl Drop for Recorder {
         // The handler is going away: if nothing ended the call, the client did.
         self.cancelled();
         let origin = self.journal.origin;
+        let ended = &self.journal.ended;
         self.read(|call| {
             let ending = call.ending.describe(origin);
             tracing::info!(call = call.id, method = %call.method, %ending, "call ended");
+            if ended.receiver_count() > 0 {
+                // No watcher left is not an error: the call is still in the journal.
+                let _ = ended.send(call.clone());
+            }
         });
         self.journal.live.fetch_sub(1, Ordering::SeqCst);
         self.journal.changed.notify_waiters();

@@ -44,6 +44,7 @@ mod reply;
 mod request;
 mod script;
 mod server;
+mod services;
 mod state;
 mod stub;
 mod transport;

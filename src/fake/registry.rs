@@ -132,6 +132,38 @@ impl Registry {
             .collect()
     }
 
+    pub(crate) fn call_count(&self, stub_id: u64) -> usize {
+        let table = self.stubs();
+        table
+            .all
+            .iter()
+            .find(|s| s.id == stub_id)
+            .map_or(0, |s| s.calls.len())
+    }
+
+    pub(crate) fn label_of(&self, stub_id: u64) -> Option<String> {
+        let table = self.stubs();
+        table
+            .all
+            .iter()
+            .find(|s| s.id == stub_id)
+            .map(Mounted::label)
+    }
+
+    pub(crate) fn verify_one(&self, stub_id: u64) -> Result<(), VerificationError> {
+        self.verify_where(|s| s.id == stub_id)
+    }
+
+    pub(crate) fn verify_ids(&self, ids: &[u64]) -> Result<(), VerificationError> {
+        self.verify_where(|s| ids.contains(&s.id))
+    }
+
+    pub(crate) fn unmount(&self, stub_id: u64) {
+        let mut table = self.stubs();
+        table.all.retain(|s| s.id != stub_id);
+        table.reindex();
+    }
+
     fn verify_where(&self, pick: impl Fn(&Mounted) -> bool) -> Result<(), VerificationError> {
         let unmet: Vec<String> = self
             .stubs()
@@ -153,10 +185,7 @@ impl Registry {
 
     pub(crate) fn unmount_and_verify(&self, stub_id: u64) -> Result<(), VerificationError> {
         let verdict = self.verify_where(|s| s.id == stub_id && s.scoped);
-        let mut table = self.stubs();
-        table.all.retain(|s| s.id != stub_id);
-        table.reindex();
-        drop(table);
+        self.unmount(stub_id);
         verdict
     }
 }

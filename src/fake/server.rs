@@ -13,7 +13,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use super::builder::FakeServerBuilder;
 use super::journal::ReceivedCall;
 use super::state::State;
-use super::stub::VerificationError;
+use super::stub::{StubGuard, VerificationError};
 use super::transport;
 use super::wait::{count, WaitTimeout};
 use crate::memory;
@@ -391,6 +391,26 @@ impl FakeServer {
         self.state.stubs.verify()
     }
 
+    /// Checks the expectations of these scoped stubs only (one test's, say), with the
+    /// same report as [`try_verify`](Self::try_verify).
+    ///
+    /// # Errors
+    /// A [`VerificationError`] listing their unmet expectations and the calls received.
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
+    /// let server = FakeServer::in_memory();
+    /// let a = Stub::given(any()).respond_with(Reply::empty()).expect(1).mount_as_scoped(&server);
+    /// let b = Stub::given(any()).respond_with(Reply::empty()).mount_as_scoped(&server);
+    /// assert!(server.try_verify_only(&[&b]).is_ok());
+    /// assert_eq!(server.try_verify_only(&[&a, &b]).unwrap_err().unmet().len(), 1);
+    /// a.unmount();
+    /// ```
+    pub fn try_verify_only(&self, stubs: &[&StubGuard]) -> Result<(), VerificationError> {
+        let ids: Vec<u64> = stubs.iter().map(|g| g.id()).collect();
+        self.state.stubs.verify_ids(&ids)
+    }
+
     /// Forgets the calls received so far (stubs stay mounted, and their counts too);
     /// calls in flight go on recording, unlisted.
     ///
@@ -401,6 +421,51 @@ impl FakeServer {
     /// ```
     pub fn clear_received_calls(&self) {
         self.state.journal.clear();
+    }
+
+    /// Forgets the calls `forget` picks, such as those of one test's session; the others
+    /// stay, in order.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// server.clear_received_calls_where(|call| call.header("x-chaos-session") == Some("a"));
+    /// ```
+    pub fn clear_received_calls_where(&self, forget: impl Fn(&ReceivedCall) -> bool) {
+        self.state.journal.clear_where(forget);
+    }
+
+    /// When the server started, on the tokio clock: the journal's offsets (`+1.250s`)
+    /// count from here.
+    ///
+    /// ```
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// assert!(server.started_at() <= tokio::time::Instant::now());
+    /// ```
+    pub fn started_at(&self) -> tokio::time::Instant {
+        self.state.journal.origin()
+    }
+
+    /// Every call that ends from now on, as it ends (its journal entry, ending and all
+    /// response messages included): a test or an admin client can wait for a call
+    /// instead of polling. A watcher that falls more than 4096 calls behind misses the
+    /// oldest and is told how many ([`broadcast::error::RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+    /// use grpc_chaos::pb::{greeter_client::GreeterClient, HelloReply, HelloRequest};
+    /// let server = FakeServer::in_memory();
+    /// Stub::given(method("/pb.Greeter/SayHello"))
+    ///     .respond_with(Reply::message(&HelloReply::default()))
+    ///     .mount(&server);
+    /// let mut ended = server.watch_calls();
+    /// GreeterClient::new(server.channel()).say_hello(HelloRequest::default()).await.unwrap();
+    /// let call = ended.recv().await.unwrap();
+    /// assert_eq!(call.status_code(), Some(tonic::Code::Ok));
+    /// # }
+    /// ```
+    pub fn watch_calls(&self) -> tokio::sync::broadcast::Receiver<ReceivedCall> {
+        self.state.journal.watch()
     }
 
     /// Unmounts every stub (without verifying) and clears the journal.

@@ -230,6 +230,18 @@ impl Stub {
         self
     }
 
+    /// Adds one more matcher to a finished stub: every matcher must hold for it to
+    /// answer. (This is how an admin API scopes a stub it mounts to one session.)
+    ///
+    /// ```
+    /// use grpc_chaos::fake::{any, metadata, Reply, Stub};
+    /// let stub = Stub::given(any()).respond_with(Reply::empty()).and(metadata("x-chaos-session", "a"));
+    /// ```
+    pub fn and(mut self, matcher: impl Match) -> Self {
+        self.matchers.push(BoxedMatch(Box::new(matcher)));
+        self
+    }
+
     /// Mounts the stub for the life of the server.
     ///
     /// ```
@@ -258,6 +270,7 @@ impl Stub {
         StubGuard {
             state: Arc::clone(server.state()),
             id,
+            verify: true,
         }
     }
 }
@@ -275,6 +288,8 @@ impl Stub {
 pub struct StubGuard {
     state: Arc<State>,
     id: u64,
+    /// Whether dropping the guard checks the expectation (`unmount` says no).
+    verify: bool,
 }
 
 impl StubGuard {
@@ -289,10 +304,70 @@ impl StubGuard {
     pub fn received_calls(&self) -> Vec<ReceivedCall> {
         self.state.stubs.calls_of(self.id)
     }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How many calls this stub has answered.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
+    /// # let server = FakeServer::in_memory();
+    /// let guard = Stub::given(any()).respond_with(Reply::empty()).mount_as_scoped(&server);
+    /// assert_eq!(guard.call_count(), 0);
+    /// ```
+    pub fn call_count(&self) -> usize {
+        self.state.stubs.call_count(self.id)
+    }
+
+    /// How failure messages and the journal name this stub: its name, or its matchers.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
+    /// # let server = FakeServer::in_memory();
+    /// let guard = Stub::given(any()).respond_with(Reply::empty()).named("x").mount_as_scoped(&server);
+    /// assert_eq!(guard.label(), "x");
+    /// ```
+    pub fn label(&self) -> String {
+        self.state.stubs.label_of(self.id).unwrap_or_default()
+    }
+
+    /// Checks this stub's expectation now, as dropping the guard would.
+    ///
+    /// # Errors
+    /// A [`VerificationError`] when it is unmet, with the calls received.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
+    /// # let server = FakeServer::in_memory();
+    /// let guard = Stub::given(any()).respond_with(Reply::empty()).expect(1).mount_as_scoped(&server);
+    /// assert!(guard.try_verify().is_err());
+    /// guard.unmount();
+    /// ```
+    pub fn try_verify(&self) -> Result<(), VerificationError> {
+        self.state.stubs.verify_one(self.id)
+    }
+
+    /// Unmounts the stub without checking its expectation.
+    ///
+    /// ```
+    /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
+    /// # let server = FakeServer::in_memory();
+    /// let guard = Stub::given(any()).respond_with(Reply::empty()).expect(1).mount_as_scoped(&server);
+    /// guard.unmount(); // no panic, though no call came
+    /// ```
+    pub fn unmount(mut self) {
+        self.verify = false;
+    }
 }
 
 impl Drop for StubGuard {
     fn drop(&mut self) {
+        if !self.verify {
+            self.state.stubs.unmount(self.id);
+            return;
+        }
         let outcome = self.state.stubs.unmount_and_verify(self.id);
         if let Err(e) = outcome
             && !std::thread::panicking()

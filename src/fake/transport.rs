@@ -2,20 +2,21 @@
 //! socket or an in-memory pipe), connection tasks tracked so the server can drain them
 //! gracefully or drop them at once.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
+use tower::ServiceExt as _;
 
 use super::call;
-use super::call::CallBody;
 use super::hygiene::{read_preface, Counted, OpenStreams, Prefaced, StreamGuard};
+use super::services::ResponseBody;
 use super::state::State;
 
 /// The HTTP/2 header-list limit when the server checks metadata size itself.
@@ -139,11 +140,8 @@ where
     let for_calls = Arc::clone(state);
     let streams = OpenStreams::new();
     let for_streams = streams.clone();
-    let service = hyper::service::service_fn(move |request| {
-        counted(
-            for_streams.open(),
-            call::serve(Arc::clone(&for_calls), request),
-        )
+    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        respond(Arc::clone(&for_calls), for_streams.open(), request)
     });
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
@@ -205,12 +203,20 @@ where
     state.connections.track(task);
 }
 
-/// A call's response, its stream counted open until the body is dropped.
-async fn counted(
+/// Answers one request: a call to an added service goes to it, any other to the stubs;
+/// either way its stream counts as open until the body is dropped.
+async fn respond(
+    state: Arc<State>,
     stream: StreamGuard,
-    call: impl Future<Output = Result<http::Response<CallBody>, call::BoxError>>,
-) -> Result<http::Response<Counted<CallBody>>, call::BoxError> {
-    let response = call.await?;
+    request: http::Request<Incoming>,
+) -> Result<http::Response<Counted<ResponseBody>>, call::BoxError> {
+    let response = match state.options.services.route(request.uri().path()) {
+        Some(routes) => {
+            let Ok(response) = routes.oneshot(request).await;
+            response.map(ResponseBody::Service)
+        }
+        None => call::serve(state, request).await?.map(ResponseBody::Call),
+    };
     Ok(response.map(|body| Counted {
         body,
         _stream: stream,

@@ -13,9 +13,10 @@ use tonic::{Code, Status};
 
 use super::message::{self, Compare, FirstMessageTable};
 use super::model::{
-    self, CodeSpec, DeadlineSpec, ExpectSpec, FileSpec, MatchSpec, MessageSpec, ReplySpec, StubSpec,
+    self, CodeSpec, DeadlineSpec, ExpectSpec, FileSpec, HealthSpec, MatchSpec, MessageSpec,
+    ReplySpec, StubSpec,
 };
-use super::{json, ScenarioError};
+use super::{json, HealthChange, ScenarioError};
 use crate::fake::{
     any, deadline_absent, deadline_at_most, deadline_present, metadata, metadata_absent,
     metadata_bin, metadata_exists, method, service, try_metadata_regex, CallRequest, Match, Reason,
@@ -24,9 +25,15 @@ use crate::fake::{
 use crate::metadata::{decode_base64, encode_binary, header_name};
 use crate::schema::Schema;
 
-/// Parses scenario text and compiles its stubs; `file` names it in errors (a name ending
-/// in `.json` is read as JSON), and stub `i` seeds its `chance` replies with `seed + i`.
-pub(super) fn stubs(schema: &Schema, file: &str, text: &str, seed: u64) -> Built<Vec<Stub>> {
+/// Parses scenario text and compiles its stubs and health changes; `file` names it in
+/// errors (a name ending in `.json` is read as JSON), and stub `i` seeds its `chance`
+/// replies with `seed + i`.
+pub(super) fn compile(
+    schema: &Schema,
+    file: &str,
+    text: &str,
+    seed: u64,
+) -> Built<(Vec<Stub>, Vec<HealthChange>)> {
     let source = if file.ends_with(".json") {
         let toml =
             json::to_toml(text).map_err(|e| ScenarioError::in_text(file, text, e.at, e.message))?;
@@ -48,11 +55,18 @@ pub(super) fn stubs(schema: &Schema, file: &str, text: &str, seed: u64) -> Built
         doc: Spanned::new(span, DeValue::Table(table)),
         ..ctx
     };
-    spec.stub
+    let stubs = spec
+        .stub
         .iter()
         .enumerate()
         .map(|(i, stub)| ctx.stub(stub, seed.wrapping_add(i as u64)))
-        .collect()
+        .collect::<Built<Vec<_>>>()?;
+    let health = spec
+        .health
+        .iter()
+        .map(|h| ctx.health(h))
+        .collect::<Built<Vec<_>>>()?;
+    Ok((stubs, health))
 }
 
 /// The file being read, for positions in errors, and the types its tables are read as.
@@ -160,6 +174,26 @@ impl Ctx<'_> {
             ));
         }
         Ok(None)
+    }
+
+    fn health(&self, spec: &Spanned<HealthSpec>) -> Built<HealthChange> {
+        let h = spec.get_ref();
+        let serving = match h.status.get_ref().as_str() {
+            "SERVING" => true,
+            "NOT_SERVING" => false,
+            _ => return Err(self.at(&h.status, "expected \"SERVING\" or \"NOT_SERVING\"")),
+        };
+        if !h.service.is_empty() && !self.schema.has_service(&h.service) {
+            return Err(self.at(
+                spec,
+                format!("no loaded proto defines the service {:?}", h.service),
+            ));
+        }
+        Ok(HealthChange {
+            service: h.service.clone(),
+            serving,
+            after: Duration::from_millis(h.after_ms.unwrap_or(0)),
+        })
     }
 
     fn times(&self, spec: &Spanned<ExpectSpec>) -> Built<Times> {

@@ -188,6 +188,11 @@ fn same_field(a: &DynamicMessage, b: &DynamicMessage, field: &FieldDescriptor) -
     a.get_field(field) == b.get_field(field)
 }
 
+/// A message in the protobuf JSON mapping, as failure messages show it.
+fn json(message: &DynamicMessage) -> String {
+    serde_json::to_string(message).unwrap_or_else(|e| format!("<{e}>"))
+}
+
 /// How a first request message is compared with the one a scenario gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Compare {
@@ -228,8 +233,9 @@ impl Match for FirstMessageTable {
         };
         let message = &self.table.message;
         format!(
-            "first message {verb} {} {{ {message} }}",
-            message.descriptor().full_name()
+            "first message {verb} {} {}",
+            message.descriptor().full_name(),
+            json(message)
         )
     }
     fn needs_message(&self) -> bool {
@@ -239,7 +245,7 @@ impl Match for FirstMessageTable {
         Some(match &request.first_message {
             None => NO_MESSAGE.to_string(),
             Some(bytes) => match self.decode(bytes) {
-                Some(m) => format!("received {{ {m} }}"),
+                Some(m) => format!("received {}", json(&m)),
                 None => format!(
                     "received a message that is not a {}",
                     self.table.message.descriptor().full_name()

@@ -96,6 +96,36 @@ pub use error::ScenarioError;
 #[derive(Debug)]
 pub struct Scenario {
     stubs: Vec<Stub>,
+    health: Vec<HealthChange>,
+}
+
+/// A `[[health]]` entry: the status `grpc.health.v1.Health` reports for a service (`""`
+/// for the server as a whole), from start-up or from `after_ms` on. The harness only
+/// reads it; `grpc-chaos serve` serves it.
+///
+/// ```toml
+/// [[health]]
+/// service = "catalog.v1.Catalog"
+/// status = "NOT_SERVING"     # or "SERVING"
+/// after_ms = 5000            # from start-up; 0 when left out
+/// ```
+///
+/// ```
+/// let text = "[[health]]\nservice = \"pb.Greeter\"\nstatus = \"NOT_SERVING\"\nafter_ms = 50\n";
+/// let s = grpc_chaos::scenario::Scenario::parse("h.toml", text, 0).unwrap();
+/// let change = &s.health()[0];
+/// assert_eq!((change.service.as_str(), change.serving), ("pb.Greeter", false));
+/// assert_eq!(change.after, std::time::Duration::from_millis(50));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HealthChange {
+    /// The service (`package.Service`), or `""` for the whole server.
+    pub service: String,
+    /// SERVING (`true`) or NOT_SERVING.
+    pub serving: bool,
+    /// How long after start-up the status takes effect.
+    pub after: std::time::Duration,
 }
 
 impl Scenario {
@@ -171,8 +201,8 @@ impl Scenario {
         text: &str,
         seed: u64,
     ) -> Result<Self, ScenarioError> {
-        let stubs = compile::stubs(schema, file, text, seed)?;
-        Ok(Self { stubs })
+        let (stubs, health) = compile::compile(schema, file, text, seed)?;
+        Ok(Self { stubs, health })
     }
 
     /// How many stubs the file holds.
@@ -191,6 +221,25 @@ impl Scenario {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.stubs.is_empty()
+    }
+
+    /// The file's `[[health]]` entries, in order.
+    ///
+    /// ```
+    /// assert!(grpc_chaos::scenario::Scenario::parse("e.toml", "", 0).unwrap().health().is_empty());
+    /// ```
+    pub fn health(&self) -> &[HealthChange] {
+        &self.health
+    }
+
+    /// The stubs, to mount one by one (scoped, or with a matcher added).
+    ///
+    /// ```
+    /// let s = grpc_chaos::scenario::Scenario::parse("e.toml", "", 0).unwrap();
+    /// assert!(s.into_stubs().is_empty());
+    /// ```
+    pub fn into_stubs(self) -> Vec<Stub> {
+        self.stubs
     }
 
     /// Mounts every stub on the server.

@@ -11,6 +11,18 @@ use toml::Spanned;
 pub(crate) struct FileSpec {
     #[serde(default)]
     pub(crate) stub: Vec<Spanned<StubSpec>>,
+    #[serde(default)]
+    pub(crate) health: Vec<Spanned<HealthSpec>>,
+}
+
+/// One `[[health]]`: a service's health status, from start-up or from `after_ms`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthSpec {
+    #[serde(default)]
+    pub(crate) service: String,
+    pub(crate) status: Spanned<String>,
+    pub(crate) after_ms: Option<u64>,
 }
 
 /// One `[[stub]]`.

@@ -203,3 +203,76 @@ fn a_message_is_written_one_way_at_a_time() {
         );
     }
 }
+
+#[grpc_chaos::test]
+async fn message_equals_the_whole_request_and_message_contains_only_the_listed_fields() {
+    use grpc_chaos::pb::grpc::testing::{
+        test_service_client::TestServiceClient, Payload, SimpleRequest,
+    };
+    let text = r#"
+        [[stub]]
+        name = "exact"
+        method = "/grpc.testing.TestService/UnaryCall"
+        match = { message = { response_size = 5 } }
+        reply = { message = { username = "exact" } }
+
+        [[stub]]
+        name = "listed"
+        method = "/grpc.testing.TestService/UnaryCall"
+        [stub.match.message_contains]
+        responseSize = 6                         # the JSON name works too
+        payload = { body = "AAE" }               # a nested message: only its listed field
+        [stub.reply]
+        message = { username = "listed", payload = { type = "COMPRESSABLE", body = "AQID" } }
+    "#;
+    let server = FakeServer::in_memory();
+    Scenario::parse("m.toml", text, 0).unwrap().mount(&server);
+    let mut client = TestServiceClient::new(server.channel());
+    let request = |size: i32, fill: bool, body: Vec<u8>| SimpleRequest {
+        response_size: size,
+        fill_username: fill,
+        payload: Some(Payload { r#type: 0, body }),
+        ..Default::default()
+    };
+
+    // Equality: the same size alone matches; with any other field set it does not.
+    let exact = SimpleRequest {
+        response_size: 5,
+        ..Default::default()
+    };
+    let reply = client.unary_call(exact).await.unwrap().into_inner();
+    assert_eq!(reply.username, "exact");
+    let status = client
+        .unary_call(request(5, true, vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status
+            .message()
+            .contains(r#"first message == grpc.testing.SimpleRequest {"responseSize":5}"#),
+        "{status:?}"
+    );
+    assert!(
+        status.message().contains(r#"received {"responseSize":5,"#),
+        "{status:?}"
+    );
+
+    // Contains: the listed fields hold, whatever the others are.
+    let reply = client
+        .unary_call(request(6, true, vec![0, 1]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.username, "listed");
+    assert_eq!(reply.payload.unwrap().body, vec![1, 2, 3]);
+    let status = client
+        .unary_call(request(6, true, vec![9]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("first message contains"),
+        "{status:?}"
+    );
+}

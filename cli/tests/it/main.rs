@@ -10,10 +10,12 @@ mod raw_client;
 mod served;
 
 mod cli_serve;
+mod serve_admin;
 mod serve_any_proto;
 mod serve_bad_input;
 mod serve_connections;
 mod serve_faults;
 mod serve_interop;
 mod serve_memory;
+mod serve_reflection_health;
 mod serve_scenarios;

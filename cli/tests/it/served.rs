@@ -6,6 +6,7 @@ use std::time::Duration;
 /// The running binary; killed on drop so a failing test leaves no process behind.
 pub struct Served {
     child: tokio::process::Child,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
     pub addr: String,
 }
 
@@ -20,10 +21,19 @@ impl Served {
         Self::spawn(extra_args, "info", Stdio::piped()).await
     }
 
+    /// Starts it listening on `addr` (such as `0.0.0.0:0`) instead of loopback.
+    pub async fn start_on(addr: &str, extra_args: &[&str]) -> Self {
+        Self::spawn_on(addr, extra_args, "warn", Stdio::inherit()).await
+    }
+
     async fn spawn(extra_args: &[&str], log: &str, stderr: Stdio) -> Self {
+        Self::spawn_on("127.0.0.1:0", extra_args, log, stderr).await
+    }
+
+    async fn spawn_on(addr: &str, extra_args: &[&str], log: &str, stderr: Stdio) -> Self {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", addr])
             .args(extra_args)
             .env("RUST_LOG", log)
             .stdout(Stdio::piped())
@@ -32,16 +42,26 @@ impl Served {
             .spawn()
             .expect("the grpc-chaos binary starts");
         let mut first = String::new();
-        tokio::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .await
-            .unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first).await.unwrap();
         let addr = first
             .trim()
             .strip_prefix("listening on ")
             .expect("first line names the address")
             .to_string();
-        Self { child, addr }
+        Self {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    /// The next line it printed on stdout (after the first, which named the address).
+    pub async fn next_line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).await.unwrap();
+        line.trim_end().to_string()
     }
 
     pub fn signal(&self, name: &str) {
@@ -79,6 +99,15 @@ impl Served {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// A connected channel, for clients without `connect` of their own.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.uri())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     pub fn uri(&self) -> String {
