@@ -65,9 +65,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["proto"],
         true,
     )?;
-    // The test-only service is generated beside the others; only the tests include it.
+    // The test-only protos are generated beside the others; only the tests include them.
     if Path::new("tests/proto/inventory.proto").exists() {
         compile(&["inventory.proto"], &["tests/proto"], false)?;
+    }
+    if Path::new("tests/proto/wkt.proto").exists() {
+        let set = protox::compile(["wkt.proto"], ["tests/proto"])?;
+        let out = PathBuf::from(std::env::var("OUT_DIR")?);
+        std::fs::write(out.join("wkt.bin"), set.encode_to_vec())?;
+        compile(&["wkt.proto"], &["tests/proto"], false)?;
     }
     Ok(())
 }

@@ -29,5 +29,6 @@ mod retry_fn;
 mod retry_layer;
 mod runner_fixture;
 mod scenario_files;
+mod scenario_json_mapping;
 mod test_runner;
 mod trace_ids;
