@@ -16,7 +16,7 @@ use super::reason::Reason;
 use crate::deadline::GrpcTimeoutError;
 
 /// How many ended calls a slow watcher may fall behind by before it misses some.
-const WATCH_BACKLOG: usize = 4096;
+const WATCH_BACKLOG: usize = 256;
 
 /// How a call ended, as the server saw it.
 ///

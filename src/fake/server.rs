@@ -447,7 +447,7 @@ impl FakeServer {
 
     /// Every call that ends from now on, as it ends (its journal entry, ending and all
     /// response messages included): a test or an admin client can wait for a call
-    /// instead of polling. A watcher that falls more than 4096 calls behind misses the
+    /// instead of polling. A watcher that falls more than 256 calls behind misses the
     /// oldest and is told how many ([`broadcast::error::RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)).
     ///
     /// ```
