@@ -39,8 +39,12 @@ impl Health {
         self.reporter.set_service_status(service, status).await;
     }
 
-    /// Applies a scenario's change, at once or after its delay (on a task of its own).
-    pub fn apply(&self, change: HealthChange) {
+    /// Applies a scenario's change: at once (done when this returns), or after its delay
+    /// on a task of its own.
+    pub async fn apply(&self, change: HealthChange) {
+        if change.after.is_zero() {
+            return self.set(&change.service, change.serving).await;
+        }
         let health = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(change.after).await;

@@ -84,7 +84,12 @@ pub(crate) async fn serve(
     let reflection_v1 = reflection().build_v1().map_err(reflection_failed)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_failed)?;
     let (admin_on, admin_line) = admin_mode(args);
-    let admin = AdminApi::new(schema.clone(), health.clone(), args.seed);
+    let admin = AdminApi::new(
+        schema.clone(),
+        health.clone(),
+        args.seed,
+        args.admin_token.clone(),
+    );
     let mut builder = FakeServer::builder()
         .enforce_deadlines(true)
         .lenient_timeouts(args.lenient_timeouts)
@@ -102,7 +107,7 @@ pub(crate) async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     if admin_on {
-        builder = builder.add_service(admin.service(args.admin_token.clone()));
+        builder = builder.add_service(admin.service());
     }
     let server = Arc::new(
         builder
@@ -114,7 +119,7 @@ pub(crate) async fn serve(
     // Scenarios first: on a priority tie, the stub mounted first answers.
     for scenario in scenarios {
         for change in scenario.health() {
-            health.apply(change.clone());
+            health.apply(change.clone()).await;
         }
         scenario.mount(&server);
     }

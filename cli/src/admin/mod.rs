@@ -50,8 +50,8 @@ pub const SESSION_HEADER: &str = "x-chaos-session";
 /// use grpc_chaos_cli::admin::AdminApi;
 /// use grpc_chaos_cli::health::Health;
 /// let (health, _health_service) = Health::new();
-/// let admin = AdminApi::new(Schema::builtin(), health, 0);
-/// let service = admin.service(None); // add it to the server, then attach the server
+/// let admin = AdminApi::new(Schema::builtin(), health, 0, None);
+/// let service = admin.service(); // add it to the server, then attach the server
 /// # }
 /// ```
 #[derive(Clone, Debug)]
@@ -66,8 +66,7 @@ struct Inner {
     schema: Schema,
     health: Health,
     seed: u64,
-    /// Set once, when the service is made.
-    auth: OnceLock<AdminAuth>,
+    auth: AdminAuth,
     mounted: Mutex<Vec<Mounted>>,
     next_id: AtomicU64,
 }
@@ -124,15 +123,16 @@ fn in_session(call: &ReceivedCall, session: &str) -> bool {
 
 impl AdminApi {
     /// The API for a server whose types are `schema` and whose health is `health`;
-    /// `seed` seeds the `chance` replies of mounted text.
-    pub fn new(schema: Schema, health: Health, seed: u64) -> Self {
+    /// `seed` seeds the `chance` replies of mounted text. With a token, every request
+    /// must carry `authorization: Bearer TOKEN`.
+    pub fn new(schema: Schema, health: Health, seed: u64, token: Option<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 server: OnceLock::new(),
                 schema,
                 health,
                 seed,
-                auth: OnceLock::new(),
+                auth: AdminAuth::new(token),
                 mounted: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
             }),
@@ -145,23 +145,14 @@ impl AdminApi {
         let _ = self.inner.server.set(Arc::downgrade(server));
     }
 
-    /// The tonic service to add to the server: with a token, every request must carry
-    /// `authorization: Bearer TOKEN`.
-    pub fn service(&self, token: Option<String>) -> pb::admin_server::AdminServer<AdminApi> {
-        let _ = self.inner.auth.set(AdminAuth::new(token));
+    /// The tonic service to add to the server.
+    pub fn service(&self) -> pb::admin_server::AdminServer<AdminApi> {
         pb::admin_server::AdminServer::new(self.clone())
     }
 
     /// The session of a request that may use the API (UNAUTHENTICATED otherwise).
     fn admit<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        match self.inner.auth.get() {
-            Some(auth) => auth.check(request.metadata())?,
-            None => {
-                return Err(Status::unavailable(
-                    "grpc-chaos: the admin API is not served",
-                ))
-            }
-        }
+        self.inner.auth.check(request.metadata())?;
         Ok(session_of(request))
     }
 
@@ -193,7 +184,7 @@ impl pb::admin_server::Admin for AdminApi {
         let scenario = Scenario::parse_with(&self.inner.schema, &name, &body.text, self.inner.seed)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         for change in scenario.health() {
-            self.inner.health.apply(change.clone());
+            self.inner.health.apply(change.clone()).await;
         }
         let mut ids = Vec::new();
         let mut mounted = self.mounted();

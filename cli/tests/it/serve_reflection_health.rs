@@ -205,7 +205,7 @@ async fn a_scenario_sets_health_at_start_and_after_a_delay() {
     let file = dir.join("health.toml");
     std::fs::write(
         &file,
-        "[[health]]\nservice = \"pb.Greeter\"\nstatus = \"NOT_SERVING\"\n\n[[health]]\nservice = \"pb.Greeter\"\nstatus = \"SERVING\"\nafter_ms = 300\n",
+        "[[health]]\nservice = \"pb.Greeter\"\nstatus = \"NOT_SERVING\"\n\n[[health]]\nservice = \"pb.Greeter\"\nstatus = \"SERVING\"\nafter_ms = 1000\n",
     )
     .unwrap();
     let served = Served::start(&["--scenario", &file.display().to_string()]).await;

@@ -179,7 +179,7 @@ reply = { hang = true }
     check(MessageToDict(answered)["stub"] == "anvil", "and the stub that answered")
     check(cancelled.ending.kind == 3, "the abandoned call ended CANCELLED")
     took = seconds(cancelled.ending.at) - seconds(cancelled.arrived_at)
-    check(0.09 < took < 0.5, f"the cancel instant is kept ({took:.3f}s after arrival)")
+    check(0.09 < took < 1.0, f"the cancel instant is kept ({took:.3f}s after arrival)")
     check(cancelled.ending.requests_received == 1 and cancelled.ending.responses_sent == 0,
           "and what had crossed by then")
 
