@@ -46,6 +46,7 @@ pub mod testing;
 pub use grpc_chaos_macros::test;
 
 pub mod fake;
+pub mod proxy;
 
 pub mod pb;
 pub mod schema;

@@ -93,6 +93,20 @@ impl tokio_stream::Stream for Incoming {
 pub struct Connector(mpsc::UnboundedSender<DuplexStream>);
 
 impl Connector {
+    /// A new connection's client end, as a raw byte stream (for an HTTP/2 client of your
+    /// own, or a proxy's upstream); the server end arrives at the [`Incoming`].
+    ///
+    /// ```
+    /// let (_incoming, connector) = grpc_chaos::memory::incoming();
+    /// let client_end = connector.connect();
+    /// ```
+    pub fn connect(&self) -> DuplexStream {
+        let (client, server) = tokio::io::duplex(PIPE_BUFFER);
+        // A server that has stopped leaves the client to see the pipe close.
+        let _ = self.0.send(server);
+        client
+    }
+
     /// A lazy channel to the server; it connects on first use.
     ///
     /// ```

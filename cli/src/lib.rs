@@ -15,8 +15,13 @@ pub mod admin;
 pub mod client;
 pub mod health;
 pub mod protos;
+mod proxy;
 mod serve;
+mod signal;
 pub mod units;
+
+/// How long `serve` and `proxy` let in-flight calls finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Command-line arguments of `grpc-chaos`.
 ///
@@ -54,6 +59,8 @@ pub struct Cli {
 pub enum Command {
     /// Runs the fake server with the built-in services until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Runs the chaos proxy in front of a real server until SIGINT or SIGTERM.
+    Proxy(ProxyArgs),
     /// Mounts the stubs of scenario files (TOML or `.json`) on a running server.
     Mount(client::MountArgs),
     /// Lists the calls a running server received: a table, or JSON lines.
@@ -134,6 +141,33 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
 }
 
+/// The flags of `grpc-chaos proxy`.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "proxy", "--upstream", "127.0.0.1:50051"]);
+/// let Command::Proxy(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.addr.port(), 50052);
+/// ```
+#[derive(Debug, clap::Args)]
+#[non_exhaustive]
+pub struct ProxyArgs {
+    /// Where to listen; port 0 picks a free one (the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    pub addr: SocketAddr,
+    /// The real server: `host:port` or `http://host:port`.
+    #[arg(long, value_name = "URI")]
+    pub upstream: String,
+    /// A scenario file whose `[[fault]]` rules to apply (repeatable); the first rule
+    /// that picks a call applies.
+    #[arg(long = "scenario", value_name = "FILE")]
+    pub scenarios: Vec<PathBuf>,
+    /// Seeds the rules' percentages, so a run replays.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
 /// Why a command failed, and the exit code that says so.
 ///
 /// ```
@@ -151,6 +185,9 @@ pub enum CliError {
     Input(ScenarioError),
     /// A `.proto` file or descriptor set cannot be loaded: exit code 2.
     Proto(protos::ProtoError),
+    /// A flag's value cannot be used, such as an `--upstream` that names no address:
+    /// exit code 2.
+    Usage(String),
     /// The address cannot be listened on: exit code 1.
     Listen {
         /// The address asked for.
@@ -183,7 +220,7 @@ impl CliError {
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) | CliError::Proto(_) => 2,
+            CliError::Input(_) | CliError::Proto(_) | CliError::Usage(_) => 2,
             CliError::Listen { .. } | CliError::Signal { .. } | CliError::Admin(_) => 1,
         }
     }
@@ -194,7 +231,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Input(e) => write!(f, "{e}"),
             CliError::Proto(e) => write!(f, "{e}"),
-            CliError::Admin(message) => f.write_str(message),
+            CliError::Admin(message) | CliError::Usage(message) => f.write_str(message),
             CliError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             CliError::Signal { signal, source } => write!(f, "cannot watch {signal}: {source}"),
         }
@@ -207,7 +244,7 @@ impl std::error::Error for CliError {
             CliError::Input(e) => Some(e),
             CliError::Proto(e) => Some(e),
             CliError::Listen { source, .. } | CliError::Signal { source, .. } => Some(source),
-            CliError::Admin(_) => None,
+            CliError::Admin(_) | CliError::Usage(_) => None,
         }
     }
 }
@@ -238,6 +275,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::Input)?;
             serve::serve(&args, schema, scenarios).await
+        }
+        Command::Proxy(args) => {
+            let mut rules = Vec::new();
+            for path in &args.scenarios {
+                let mut scenario = Scenario::load(path, args.seed).map_err(CliError::Input)?;
+                if !scenario.is_empty() {
+                    tracing::warn!(file = %path.display(), "the proxy ignores [[stub]] tables; serve them with `grpc-chaos serve`");
+                }
+                rules.extend(scenario.take_faults());
+            }
+            proxy::proxy(&args, rules).await
         }
         Command::Mount(args) => client::mount(&args).await,
         Command::Calls(args) => client::calls(&args).await,

@@ -12,10 +12,9 @@ use grpc_chaos::schema::Schema;
 
 use crate::admin::{self, AdminApi};
 use crate::health::Health;
-use crate::{CliError, ServeArgs};
+use crate::signal::shutdown_signal;
+use crate::{CliError, ServeArgs, SHUTDOWN_GRACE};
 
-/// How long `serve` lets in-flight calls finish after SIGINT or SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Request metadata over this gets RESOURCE_EXHAUSTED (the limit HTTP/2 servers such as
 /// tonic's apply by default, where they answer HTTP 431 or tear the connection down).
 const METADATA_LIMIT: usize = 16 * 1024;
@@ -149,32 +148,4 @@ pub(crate) async fn serve(
     }
     server.reset();
     Ok(())
-}
-
-/// Resolves on the first SIGINT or SIGTERM; the handlers are installed on return.
-#[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let watch = |kind, name| {
-        signal(kind).map_err(|source| CliError::Signal {
-            signal: name,
-            source,
-        })
-    };
-    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
-}
-
-/// Resolves on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -141,6 +141,27 @@ impl FakeServer {
         memory::channel(move |server_end| transport::serve_connection(&state, server_end))
     }
 
+    /// Opens in-memory connections to this server: each call of the returned function
+    /// gives the client end of a new one, served on the current runtime (for an HTTP/2
+    /// client of your own, or a [`proxy`](crate::proxy)'s upstream). It works for a TCP
+    /// server too, bypassing the socket.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = grpc_chaos::fake::FakeServer::in_memory();
+    /// let dial = server.dialer();
+    /// let client_end: tokio::io::DuplexStream = dial();
+    /// # }
+    /// ```
+    pub fn dialer(&self) -> impl Fn() -> tokio::io::DuplexStream + Send + Sync + 'static {
+        let state = Arc::clone(&self.state);
+        move || {
+            let (client, server) = tokio::io::duplex(memory::PIPE_BUFFER);
+            transport::serve_connection(&state, server);
+            client
+        }
+    }
+
     /// The server's URI: `http://127.0.0.1:PORT` on TCP, a placeholder in memory.
     ///
     /// ```

@@ -23,17 +23,13 @@ use crate::fake::{
     Reply, Stub, StubBuilder, Times,
 };
 use crate::metadata::{decode_base64, encode_binary, header_name};
+use crate::proxy::FaultRule;
 use crate::schema::Schema;
 
 /// Parses scenario text and compiles its stubs and health changes; `file` names it in
 /// errors (a name ending in `.json` is read as JSON), and stub `i` seeds its `chance`
 /// replies with `seed + i`.
-pub(super) fn compile(
-    schema: &Schema,
-    file: &str,
-    text: &str,
-    seed: u64,
-) -> Built<(Vec<Stub>, Vec<HealthChange>)> {
+pub(super) fn compile(schema: &Schema, file: &str, text: &str, seed: u64) -> Built<Compiled> {
     let source = if file.ends_with(".json") {
         let toml =
             json::to_toml(text).map_err(|e| ScenarioError::in_text(file, text, e.at, e.message))?;
@@ -66,11 +62,27 @@ pub(super) fn compile(
         .iter()
         .map(|h| ctx.health(h))
         .collect::<Built<Vec<_>>>()?;
-    Ok((stubs, health))
+    let faults = spec
+        .fault
+        .iter()
+        .map(|f| ctx.fault(f))
+        .collect::<Built<Vec<_>>>()?;
+    Ok(Compiled {
+        stubs,
+        health,
+        faults,
+    })
+}
+
+/// What a file holds, compiled.
+pub(super) struct Compiled {
+    pub(super) stubs: Vec<Stub>,
+    pub(super) health: Vec<HealthChange>,
+    pub(super) faults: Vec<FaultRule>,
 }
 
 /// The file being read, for positions in errors, and the types its tables are read as.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a str,
     /// The file as written, for line and column.
     text: &'a str,
@@ -88,11 +100,15 @@ const ONE_MESSAGE_KEY: &str = "expected one of `message` (a table of fields), \
      (the raw protobuf bytes)";
 
 impl Ctx<'_> {
-    fn error(&self, span: Option<Range<usize>>, message: impl fmt::Display) -> ScenarioError {
+    pub(super) fn error(
+        &self,
+        span: Option<Range<usize>>,
+        message: impl fmt::Display,
+    ) -> ScenarioError {
         ScenarioError::in_text(self.file, self.text, span, message)
     }
 
-    fn at<T>(&self, item: &Spanned<T>, message: impl fmt::Display) -> ScenarioError {
+    pub(super) fn at<T>(&self, item: &Spanned<T>, message: impl fmt::Display) -> ScenarioError {
         self.error(Some(item.span()), message)
     }
 
@@ -208,7 +224,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn matchers(
+    pub(super) fn matchers(
         &self,
         m: &MatchSpec,
         request_type: Option<MessageDescriptor>,
@@ -275,7 +291,7 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn base64(&self, value: &Spanned<String>) -> Built<Vec<u8>> {
+    pub(super) fn base64(&self, value: &Spanned<String>) -> Built<Vec<u8>> {
         decode_base64(value.get_ref().as_bytes())
             .ok_or_else(|| self.at(value, "expected base64 (padded or unpadded)"))
     }
@@ -419,7 +435,7 @@ impl Ctx<'_> {
             .map_err(|e| self.at(spec, format!("metadata {e}")))
     }
 
-    fn status(&self, spec: &Spanned<model::StatusSpec>) -> Built<Status> {
+    pub(super) fn status(&self, spec: &Spanned<model::StatusSpec>) -> Built<Status> {
         let s = spec.get_ref();
         let code = match &s.code {
             CodeSpec::Number(n) if (0..=16).contains(n) => Code::from_i32(*n as i32),
@@ -439,7 +455,7 @@ impl Ctx<'_> {
         Ok(Status::new(code, s.message.clone()))
     }
 
-    fn reason(&self, name: &Spanned<String>) -> Built<Reason> {
+    pub(super) fn reason(&self, name: &Spanned<String>) -> Built<Reason> {
         // The codes a stream reset can mean something by; the names are Reason's own.
         const ALLOWED: [Reason; 8] = [
             Reason::CANCEL,
@@ -576,8 +592,8 @@ fn parse_range(text: &str) -> Option<Times> {
     (low <= high).then(|| Times::from(low..=high))
 }
 
-/// A matcher chosen at run time, as the stub builder takes it.
-struct Boxed(Box<dyn Match>);
+/// A matcher chosen at run time, as the stub and rule builders take it.
+pub(super) struct Boxed(pub(super) Box<dyn Match>);
 
 impl Match for Boxed {
     fn matches(&self, request: &CallRequest) -> bool {

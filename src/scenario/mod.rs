@@ -73,6 +73,7 @@
 
 mod compile;
 mod error;
+mod faults;
 mod json;
 mod message;
 mod model;
@@ -80,6 +81,7 @@ mod model;
 use std::path::Path;
 
 use crate::fake::{FakeServer, Stub};
+use crate::proxy::FaultRule;
 use crate::schema::Schema;
 
 pub use error::ScenarioError;
@@ -97,6 +99,7 @@ pub use error::ScenarioError;
 pub struct Scenario {
     stubs: Vec<Stub>,
     health: Vec<HealthChange>,
+    faults: Vec<FaultRule>,
 }
 
 /// A `[[health]]` entry: the status `grpc.health.v1.Health` reports for a service (`""`
@@ -201,8 +204,12 @@ impl Scenario {
         text: &str,
         seed: u64,
     ) -> Result<Self, ScenarioError> {
-        let (stubs, health) = compile::compile(schema, file, text, seed)?;
-        Ok(Self { stubs, health })
+        let compiled = compile::compile(schema, file, text, seed)?;
+        Ok(Self {
+            stubs: compiled.stubs,
+            health: compiled.health,
+            faults: compiled.faults,
+        })
     }
 
     /// How many stubs the file holds.
@@ -230,6 +237,27 @@ impl Scenario {
     /// ```
     pub fn health(&self) -> &[HealthChange] {
         &self.health
+    }
+
+    /// The file's `[[fault]]` rules, in order, for a [`Proxy`](crate::proxy::Proxy) (see
+    /// the [`proxy`](crate::proxy) module for the keys).
+    ///
+    /// ```
+    /// let text = "[[fault]]\nmethod = \"/pb.Greeter/SayHello\"\ndelay_ms = 200\n";
+    /// let mut s = grpc_chaos::scenario::Scenario::parse("f.toml", text, 0).unwrap();
+    /// assert_eq!(s.take_faults().len(), 1);
+    /// ```
+    pub fn take_faults(&mut self) -> Vec<FaultRule> {
+        std::mem::take(&mut self.faults)
+    }
+
+    /// How many `[[fault]]` rules the file holds.
+    ///
+    /// ```
+    /// assert_eq!(grpc_chaos::scenario::Scenario::parse("e.toml", "", 0).unwrap().fault_count(), 0);
+    /// ```
+    pub fn fault_count(&self) -> usize {
+        self.faults.len()
     }
 
     /// The stubs, to mount one by one (scoped, or with a matcher added).

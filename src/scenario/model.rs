@@ -13,6 +13,64 @@ pub(crate) struct FileSpec {
     pub(crate) stub: Vec<Spanned<StubSpec>>,
     #[serde(default)]
     pub(crate) health: Vec<Spanned<HealthSpec>>,
+    #[serde(default)]
+    pub(crate) fault: Vec<Spanned<FaultSpec>>,
+}
+
+/// One `[[fault]]`: a rule of `grpc-chaos proxy`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultSpec {
+    pub(crate) name: Option<String>,
+    pub(crate) method: Option<Spanned<String>>,
+    pub(crate) service: Option<String>,
+    #[serde(default, rename = "match")]
+    pub(crate) matches: MatchSpec,
+    pub(crate) percentage: Option<Spanned<f64>>,
+    pub(crate) delay_ms: Option<u64>,
+    pub(crate) response_delay_ms: Option<u64>,
+    pub(crate) message_delay: Option<MessageDelaySpec>,
+    pub(crate) status: Option<Spanned<StatusSpec>>,
+    pub(crate) abort_after: Option<u64>,
+    pub(crate) reset_after: Option<u64>,
+    pub(crate) reset: Option<Spanned<String>>,
+    pub(crate) grpc_timeout: Option<Spanned<TimeoutSpec>>,
+    #[serde(default)]
+    pub(crate) request_headers: HeaderEditSpec,
+    #[serde(default)]
+    pub(crate) response_headers: HeaderEditSpec,
+    #[serde(default)]
+    pub(crate) response_trailers: HeaderEditSpec,
+    pub(crate) drop_trailers: Option<bool>,
+}
+
+/// `message_delay = { ms = 50 }` (every response message) or `{ ms = 50, nth = 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageDelaySpec {
+    pub(crate) ms: u64,
+    pub(crate) nth: Option<u64>,
+}
+
+/// `grpc_timeout = "strip"`, `{ at_most_ms = N }` or `{ factor = F }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TimeoutSpec {
+    Word(String),
+    AtMost { at_most_ms: u64 },
+    Factor { factor: f64 },
+}
+
+/// `{ set = { k = "v" }, set_bin = { "k-bin" = "base64" }, remove = ["k"] }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeaderEditSpec {
+    #[serde(default)]
+    pub(crate) set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) set_bin: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub(crate) remove: Vec<String>,
 }
 
 /// One `[[health]]`: a service's health status, from start-up or from `after_ms`.

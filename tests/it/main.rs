@@ -25,6 +25,7 @@ mod intercept_logging;
 mod journal_limits;
 mod load;
 mod metadata_props;
+mod proxy_faults;
 mod retry_fn;
 mod retry_layer;
 mod runner_fixture;

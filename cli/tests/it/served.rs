@@ -30,10 +30,27 @@ impl Served {
         Self::spawn_on("127.0.0.1:0", extra_args, log, stderr).await
     }
 
+    /// Starts `grpc-chaos proxy` on 127.0.0.1:0 in front of `upstream`.
+    pub async fn start_proxy(upstream: &str, extra_args: &[&str]) -> Self {
+        let mut args = vec!["--upstream", upstream];
+        args.extend_from_slice(extra_args);
+        Self::spawn_command("proxy", "127.0.0.1:0", &args, "warn", Stdio::inherit()).await
+    }
+
     async fn spawn_on(addr: &str, extra_args: &[&str], log: &str, stderr: Stdio) -> Self {
+        Self::spawn_command("serve", addr, extra_args, log, stderr).await
+    }
+
+    async fn spawn_command(
+        command: &str,
+        addr: &str,
+        extra_args: &[&str],
+        log: &str,
+        stderr: Stdio,
+    ) -> Self {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
-            .args(["serve", "--addr", addr])
+            .args([command, "--addr", addr])
             .args(extra_args)
             .env("RUST_LOG", log)
             .stdout(Stdio::piped())

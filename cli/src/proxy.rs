@@ -1,0 +1,48 @@
+//! `grpc-chaos proxy`: the harness's chaos proxy on TCP, in front of a real server.
+
+use std::net::SocketAddr;
+
+use grpc_chaos::proxy::{FaultRule, Proxy, Upstream};
+
+use crate::signal::shutdown_signal;
+use crate::{CliError, ProxyArgs, SHUTDOWN_GRACE};
+
+/// The upstream's socket address, from `host:port` or `http://host:port`.
+async fn resolve(upstream: &str) -> Result<SocketAddr, CliError> {
+    let authority = upstream
+        .strip_prefix("http://")
+        .unwrap_or(upstream)
+        .trim_end_matches('/');
+    let bad = |why: String| CliError::Usage(format!("--upstream {upstream:?}: {why}"));
+    let mut found = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| bad(format!("expected host:port ({e})")))?;
+    found.next().ok_or_else(|| bad("no address".into()))
+}
+
+/// Forwards until SIGINT or SIGTERM, then drains.
+pub(crate) async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(), CliError> {
+    let upstream = resolve(&args.upstream).await?;
+    let shutdown = shutdown_signal()?;
+    let rule_count = rules.len();
+    let addr = args.addr;
+    let proxy = Proxy::builder(Upstream::tcp(upstream))
+        .rules(rules)
+        .seed(args.seed)
+        .start_on(addr)
+        .await
+        .map_err(|source| CliError::Listen { addr, source })?;
+    let bound = proxy.addr().unwrap_or(addr);
+    // The first line on stdout is the contract scripts read the port from, as for serve.
+    println!("listening on {bound}");
+    tracing::info!(%bound, %upstream, rules = rule_count, "grpc-chaos proxy ready");
+    shutdown.await;
+    tracing::info!("shutting down: no new calls, letting in-flight calls end");
+    if tokio::time::timeout(SHUTDOWN_GRACE, proxy.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; cancelling the calls left");
+    }
+    Ok(())
+}

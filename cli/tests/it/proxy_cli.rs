@@ -1,0 +1,152 @@
+//! `grpc-chaos proxy` as a child process, in front of `grpc-chaos serve`: fault rules
+//! from a scenario file, pass-through of the interop service with its metadata echo,
+//! SIGTERM, and bad input refused with exit code 2.
+
+use std::time::{Duration, Instant};
+
+use grpc_chaos::pb::greeter_client::GreeterClient;
+use grpc_chaos::pb::grpc::testing::test_service_client::TestServiceClient;
+use grpc_chaos::pb::grpc::testing::{Empty, SimpleRequest};
+use tonic::{Code, Request};
+
+use crate::served::Served;
+use crate::support::*;
+
+const FAULTS: &str = r#"
+[[fault]]
+name = "slow hello"
+method = "/pb.Greeter/SayHello"
+match = { metadata = { "x-test" = "slow" } }
+delay_ms = 300
+
+[[fault]]
+name = "flaky"
+service = "pb.Greeter"
+match = { metadata = { "x-test" = "fail" } }
+status = { code = "UNAVAILABLE", message = "injected by the proxy" }
+"#;
+
+fn write(name: &str, text: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("grpc-chaos-proxy-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+fn tagged(name: &str, tag: &str) -> Request<grpc_chaos::pb::HelloRequest> {
+    let mut request = Request::new(hello(name));
+    request
+        .metadata_mut()
+        .insert("x-test", tag.parse().unwrap());
+    request
+}
+
+#[grpc_chaos::test(paused = false)]
+async fn the_proxy_applies_its_rules_and_passes_the_rest_through() {
+    let server = Served::start(&[]).await;
+    let (dir, faults) = write("faults.toml", FAULTS);
+    let mut proxy = Served::start_proxy(&server.addr, &["--scenario", &faults]).await;
+    std::fs::remove_dir_all(dir).unwrap();
+    let mut greeter = GreeterClient::connect(proxy.uri()).await.unwrap();
+
+    let start = Instant::now();
+    let reply = greeter.say_hello(tagged("Ada", "slow")).await.unwrap();
+    assert_eq!(reply.into_inner().message, "Hello, Ada!");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+
+    let status = greeter.say_hello(tagged("Ada", "fail")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.message(), "injected by the proxy");
+
+    let start = Instant::now();
+    greeter.say_hello(tagged("Ada", "other")).await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(300));
+
+    // The interop service through the proxy: its metadata echo comes back intact.
+    let mut interop = TestServiceClient::connect(proxy.uri()).await.unwrap();
+    interop.empty_call(Empty {}).await.unwrap();
+    let mut request = Request::new(SimpleRequest {
+        response_size: 314,
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "x-grpc-test-echo-initial",
+        "test_initial_metadata_value".parse().unwrap(),
+    );
+    request.metadata_mut().insert_bin(
+        "x-grpc-test-echo-trailing-bin",
+        tonic::metadata::MetadataValue::from_bytes(&[0xab, 0xab, 0xab]),
+    );
+    let response = interop.unary_call(request).await.unwrap();
+    assert_eq!(
+        response.metadata().get("x-grpc-test-echo-initial").unwrap(),
+        "test_initial_metadata_value"
+    );
+    assert_eq!(
+        response
+            .metadata()
+            .get_bin("x-grpc-test-echo-trailing-bin")
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .as_ref(),
+        [0xab, 0xab, 0xab]
+    );
+    assert_eq!(response.into_inner().payload.unwrap().body.len(), 314);
+
+    proxy.signal("TERM");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[grpc_chaos::test(paused = false)]
+async fn an_unreachable_upstream_is_unavailable() {
+    // Bind a port, then free it, so that nothing listens there.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = Served::start_proxy(&free.to_string(), &[]).await;
+    let status = GreeterClient::connect(proxy.uri())
+        .await
+        .unwrap()
+        .say_hello(hello("Ada"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}
+
+#[test]
+fn a_bad_fault_file_or_upstream_exits_2() {
+    let (dir, bad) = write(
+        "bad.toml",
+        "[[fault]]\nmethod = \"/pb.Greeter/SayHello\"\ngrpc_timeout = \"shrink\"\n",
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+        .args([
+            "proxy",
+            "--addr",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+            "--scenario",
+            &bad,
+        ])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{bad}:3:16: expected \"strip\"")),
+        "{stderr}"
+    );
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+        .args(["proxy", "--addr", "127.0.0.1:0", "--upstream", "no port"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--upstream \"no port\""));
+}

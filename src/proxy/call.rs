@@ -1,0 +1,319 @@
+//! One call through the proxy: its fault picked, the request forwarded (edited), the
+//! response passed down message by message, and the client's deadline enforced.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Frame;
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use super::fault::{Fault, TimeoutEdit};
+use super::upstream::Link;
+use super::Shared;
+use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
+use crate::fake::CallRequest;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A frame on its way down, or the reset that ends the stream.
+type Out = Result<Frame<Bytes>, BoxError>;
+
+/// Forwards one call; resolves with the response headers (or a Trailers-Only status).
+pub(crate) async fn forward(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, BoxError> {
+    let arrived = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let timeout = parts
+        .headers
+        .get("grpc-timeout")
+        .map(|v| parse_grpc_timeout_bytes(v.as_bytes()));
+    let deadline = match &timeout {
+        Some(Ok(t)) => arrived.checked_add(*t),
+        _ => None,
+    };
+    let view = CallRequest {
+        method: parts.uri.path().to_string(),
+        metadata: MetadataMap::from_headers(parts.headers.clone()),
+        timeout,
+        first_message: None,
+    };
+    let fault = shared.pick(&view).unwrap_or_default();
+    let until_deadline = |until: Instant| async move {
+        match deadline {
+            Some(d) if d <= until => {
+                tokio::time::sleep_until(d).await;
+                true
+            }
+            _ => {
+                tokio::time::sleep_until(until).await;
+                false
+            }
+        }
+    };
+    if let Some(delay) = fault.delay
+        && until_deadline(arrived + delay).await
+    {
+        return Ok(status_only(deadline_exceeded()));
+    }
+    if let Some(status) = &fault.answer {
+        return Ok(status_only(status.clone()));
+    }
+    fault.request_headers.apply(&mut parts.headers);
+    if let (Some(edit), Some(d)) = (fault.timeout, deadline) {
+        let left = d.saturating_duration_since(Instant::now());
+        match edit {
+            TimeoutEdit::Strip => drop(parts.headers.remove("grpc-timeout")),
+            TimeoutEdit::AtMost(limit) => set_timeout(&mut parts.headers, left.min(limit)),
+            TimeoutEdit::Scale(factor) => set_timeout(&mut parts.headers, left.mul_f64(factor)),
+        }
+    }
+    let upstream = async {
+        let mut sender = link.sender().await.map_err(|e| {
+            Status::unavailable(format!("grpc-chaos proxy: upstream unreachable: {e}"))
+        })?;
+        sender
+            .send_request(Request::from_parts(parts, body))
+            .await
+            .map_err(|e| status_of(&e))
+    };
+    let response = match deadline {
+        Some(d) => tokio::select! {
+            r = upstream => r,
+            () = tokio::time::sleep_until(d) => Err(deadline_exceeded()),
+        },
+        None => upstream.await,
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(status) => return Ok(status_only(status)),
+    };
+    if let Some(delay) = fault.response_delay
+        && until_deadline(Instant::now() + delay).await
+    {
+        return Ok(status_only(deadline_exceeded()));
+    }
+    let (mut head, body) = response.into_parts();
+    fault.response_headers.apply(&mut head.headers);
+    if fault.leaves_body() && deadline.is_none() {
+        return Ok(Response::from_parts(head, ProxyBody::Upstream(body)));
+    }
+    let (tx, rx) = mpsc::channel(1);
+    let pump = Box::pin(pump(body, fault, deadline, tx));
+    Ok(Response::from_parts(
+        head,
+        ProxyBody::Pumped(Pumped {
+            run: Some(pump),
+            rx,
+        }),
+    ))
+}
+
+fn set_timeout(headers: &mut HeaderMap, timeout: Duration) {
+    if let Ok(value) = HeaderValue::from_str(&format_grpc_timeout(timeout)) {
+        headers.insert("grpc-timeout", value);
+    }
+}
+
+/// A Trailers-Only response carrying `status`.
+fn status_only(status: Status) -> Response<ProxyBody> {
+    let (parts, ()) = status.into_http::<()>().into_parts();
+    Response::from_parts(parts, ProxyBody::Empty)
+}
+
+/// Trailers carrying `status`.
+fn status_trailers(status: &Status) -> HeaderMap {
+    let (parts, ()) = status.clone().into_http::<()>().into_parts();
+    let mut trailers = parts.headers;
+    trailers.remove(http::header::CONTENT_TYPE);
+    trailers
+}
+
+/// The status a client reads for an upstream failure, as the spec maps it: a stream
+/// reset by its HTTP/2 code, anything else (a lost connection) UNAVAILABLE.
+fn status_of(error: &(dyn std::error::Error + 'static)) -> Status {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(reason) = e.downcast_ref::<h2::Error>().and_then(h2::Error::reason) {
+            let code = match reason {
+                h2::Reason::REFUSED_STREAM => Code::Unavailable,
+                h2::Reason::CANCEL => Code::Cancelled,
+                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+                _ => Code::Internal,
+            };
+            return Status::new(
+                code,
+                format!("grpc-chaos proxy: upstream reset the stream: {reason}"),
+            );
+        }
+        source = e.source();
+    }
+    Status::unavailable(format!("grpc-chaos proxy: upstream failed: {error}"))
+}
+
+/// Passes the upstream body down, applying the fault message by message and ending the
+/// call with DEADLINE_EXCEEDED when the client's deadline passes.
+async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: mpsc::Sender<Out>) {
+    let mut splitter = fault.counts_messages().then(BytesMut::new);
+    let mut sent = 0u64;
+    let expired = || async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    loop {
+        let frame = tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            () = expired() => {
+                let _ = out.send(Ok(Frame::trailers(status_trailers(&deadline_exceeded())))).await;
+                return;
+            }
+        };
+        let frame = match frame {
+            None => return,
+            Some(Err(e)) => {
+                let status = status_of(&e);
+                let _ = out
+                    .send(Ok(Frame::trailers(status_trailers(&status))))
+                    .await;
+                return;
+            }
+            Some(Ok(frame)) => frame,
+        };
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                let Some(buffer) = splitter.as_mut() else {
+                    if out.send(Ok(Frame::data(data))).await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                buffer.extend_from_slice(&data);
+                while let Some(message) = next_message(buffer) {
+                    if let Some((n, status)) = &fault.abort_after
+                        && sent >= *n
+                    {
+                        let _ = out.send(Ok(Frame::trailers(status_trailers(status)))).await;
+                        return;
+                    }
+                    if let Some((n, reason)) = fault.reset_after
+                        && sent >= n
+                    {
+                        // hyper resets the stream with the h2 reason it finds in the error.
+                        let reason = h2::Reason::from(reason.code());
+                        let _ = out.send(Err(Box::new(h2::Error::from(reason)))).await;
+                        return;
+                    }
+                    if let Some((delay, nth)) = fault.message_delay
+                        && nth.is_none_or(|n| n == sent + 1)
+                    {
+                        tokio::select! {
+                            biased;
+                            () = expired() => {
+                                let _ = out.send(Ok(Frame::trailers(status_trailers(&deadline_exceeded())))).await;
+                                return;
+                            }
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                    if out.send(Ok(Frame::data(message))).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(mut trailers) = frame.into_trailers() {
+            // The stream ended: a fault counting past the messages sent applies now.
+            if let Some((n, status)) = &fault.abort_after
+                && sent >= *n
+            {
+                trailers = status_trailers(status);
+            }
+            if fault.drop_trailers {
+                return;
+            }
+            fault.response_trailers.apply(&mut trailers);
+            let _ = out.send(Ok(Frame::trailers(trailers))).await;
+            return;
+        }
+    }
+}
+
+/// Takes one whole framed message (prefix included) off the front of `buffer`.
+fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
+    if buffer.len() < 5 {
+        return None;
+    }
+    let len = (&buffer[1..5]).get_u32() as usize;
+    (buffer.len() >= 5 + len).then(|| buffer.split_to(5 + len).freeze())
+}
+
+/// The body of a proxied response.
+pub(crate) enum ProxyBody {
+    /// Trailers-Only: the status is in the headers.
+    Empty,
+    /// Passed through untouched.
+    Upstream(Incoming),
+    /// Passed through the fault's pump.
+    Pumped(Pumped),
+}
+
+/// The pump, polled by the body itself (no task of its own), and what it emits.
+pub(crate) struct Pumped {
+    run: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    rx: mpsc::Receiver<Out>,
+}
+
+impl Pumped {
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Option<Out>> {
+        if let Poll::Ready(out) = self.rx.poll_recv(cx) {
+            return Poll::Ready(out);
+        }
+        if let Some(run) = self.run.as_mut()
+            && run.as_mut().poll(cx).is_ready()
+        {
+            self.run = None;
+        }
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl http_body::Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Upstream(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+            Self::Pumped(pumped) => pumped.poll_out(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Empty)
+    }
+}

@@ -1,0 +1,288 @@
+//! A gRPC-aware chaos proxy: it forwards every call to a real server, in all four call
+//! shapes, message by message as they arrive (no whole-stream buffering), with headers
+//! and trailers passed through as they are, and applies the [`Fault`] of the first
+//! [`FaultRule`] that picks the call: delays before forwarding, before the response
+//! headers or before a response message; a status without calling the upstream; an
+//! abort or a stream reset after N messages; metadata edits; a `grpc-timeout` stripped
+//! or shrunk on its way upstream; trailers dropped.
+//!
+//! The proxy enforces the client's deadline itself: when its `grpc-timeout` passes, the
+//! client gets DEADLINE_EXCEEDED (status 4) and the upstream call is cancelled. An
+//! upstream it cannot reach gives UNAVAILABLE; a stream the upstream resets gives the
+//! code the spec maps its HTTP/2 error code to (REFUSED_STREAM: UNAVAILABLE, CANCEL:
+//! CANCELLED, ENHANCE_YOUR_CALM: RESOURCE_EXHAUSTED, INADEQUATE_SECURITY:
+//! PERMISSION_DENIED, others INTERNAL).
+//!
+//! Like the fake, it serves over TCP or in memory, so a test runs client, proxy and
+//! server on one paused clock and asserts exact instants:
+//!
+//! ```
+//! use std::time::Duration;
+//! use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+//! use grpc_chaos::pb::{greeter_client::GreeterClient, HelloReply, HelloRequest};
+//! use grpc_chaos::proxy::{Fault, FaultRule, Proxy, Upstream};
+//! use tokio::time::Instant;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let server = FakeServer::in_memory();
+//! Stub::given(method("/pb.Greeter/SayHello"))
+//!     .respond_with(Reply::message(&HelloReply { message: "hi".into() }))
+//!     .mount(&server);
+//! let proxy = Proxy::builder(Upstream::fake(&server))
+//!     .rule(FaultRule::given(method("/pb.Greeter/SayHello")).with(Fault::new().delay(Duration::from_millis(250))))
+//!     .in_memory();
+//!
+//! let start = Instant::now();
+//! let reply = GreeterClient::new(proxy.channel()).say_hello(HelloRequest::default()).await.unwrap();
+//! assert_eq!(reply.into_inner().message, "hi");
+//! assert_eq!(server.received_calls()[0].arrived_at - start, Duration::from_millis(250));
+//! # }
+//! ```
+
+mod call;
+mod fault;
+mod upstream;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinHandle};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::fake::CallRequest;
+use crate::rng::SplitMix64;
+
+pub use fault::{Fault, FaultRule};
+pub use upstream::Upstream;
+
+use upstream::Link;
+
+/// What every connection of one proxy shares.
+pub(crate) struct Shared {
+    upstream: Upstream,
+    rules: Vec<FaultRule>,
+    rng: Mutex<SplitMix64>,
+    draining: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// The fault of the first rule that picks the call.
+    pub(crate) fn pick(&self, call: &CallRequest) -> Option<Fault> {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        self.rules.iter().find(|r| r.picks(call, &mut rng)).map(|r| {
+            if let Some(name) = &r.name {
+                tracing::debug!(rule = %name, method = %call.method, "grpc-chaos proxy: fault applied");
+            }
+            r.fault.clone()
+        })
+    }
+
+    fn track(&self, task: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+}
+
+/// Builds a [`Proxy`]: its upstream, its rules, its seed.
+///
+/// ```
+/// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap())).seed(7);
+/// ```
+#[must_use = "a builder does nothing until it starts a proxy"]
+pub struct ProxyBuilder {
+    upstream: Upstream,
+    rules: Vec<FaultRule>,
+    seed: u64,
+}
+
+impl ProxyBuilder {
+    /// Adds a rule; the first rule that picks a call applies.
+    pub fn rule(mut self, rule: FaultRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds rules, in order.
+    pub fn rules(mut self, rules: impl IntoIterator<Item = FaultRule>) -> Self {
+        self.rules.extend(rules);
+        self
+    }
+
+    /// Seeds the rules' percentages, so a run replays.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    fn shared(self) -> Arc<Shared> {
+        Arc::new(Shared {
+            upstream: self.upstream,
+            rules: self.rules,
+            rng: Mutex::new(SplitMix64::new(self.seed)),
+            draining: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A proxy served in memory: [`Proxy::channel`] connects to it.
+    pub fn in_memory(self) -> Proxy {
+        Proxy {
+            shared: self.shared(),
+            addr: None,
+            accept: None,
+        }
+    }
+
+    /// Starts on TCP at `addr`.
+    ///
+    /// # Errors
+    /// The bind error.
+    pub async fn start_on(self, addr: SocketAddr) -> io::Result<Proxy> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = self.shared();
+        let accepting = Arc::clone(&shared);
+        let accept = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        serve_connection(&accepting, stream);
+                    }
+                    Err(e) => tracing::warn!("grpc-chaos proxy: accept failed: {e}"),
+                }
+            }
+        });
+        Ok(Proxy {
+            shared,
+            addr: Some(addr),
+            accept: Some(accept.abort_handle()),
+        })
+    }
+}
+
+/// A running proxy. Dropping it stops it.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    addr: Option<SocketAddr>,
+    accept: Option<AbortHandle>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("upstream", &self.shared.upstream)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// Starts building a proxy in front of `upstream`.
+    pub fn builder(upstream: Upstream) -> ProxyBuilder {
+        ProxyBuilder {
+            upstream,
+            rules: Vec::new(),
+            seed: 0,
+        }
+    }
+
+    /// Where it listens, on TCP.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// A channel to the proxy: in memory, or to its TCP address.
+    pub fn channel(&self) -> Channel {
+        match self.addr {
+            Some(addr) => Endpoint::from_shared(format!("http://{addr}"))
+                .map(|e| e.connect_lazy())
+                .unwrap_or_else(|_| unreachable!("a socket address makes a valid URI")),
+            None => {
+                let shared = Arc::clone(&self.shared);
+                crate::memory::channel(move |server_end| serve_connection(&shared, server_end))
+            }
+        }
+    }
+
+    /// Stops accepting, tells every connection to finish (GOAWAY), and waits for the
+    /// calls in flight to end.
+    pub async fn shutdown(&self) {
+        if let Some(accept) = &self.accept {
+            accept.abort();
+        }
+        self.shared.draining.send_replace(true);
+        loop {
+            let task = self
+                .shared
+                .tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            match task {
+                // A connection that ends in error has been logged.
+                Some(task) => drop(task.await),
+                None => return,
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(accept) = &self.accept {
+            accept.abort();
+        }
+        for task in self
+            .shared
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Serves HTTP/2 on one downstream connection, with its own link upstream.
+fn serve_connection<I>(shared: &Arc<Shared>, io: I)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let link = Arc::new(Link::new(shared.upstream.clone()));
+    let for_calls = Arc::clone(shared);
+    let service = hyper::service::service_fn(move |request| {
+        call::forward(Arc::clone(&for_calls), Arc::clone(&link), request)
+    });
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new());
+    let mut draining = shared.draining.subscribe();
+    let task = tokio::spawn(async move {
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let drain = async move {
+            // The guard `wait_for` returns must not live across an await.
+            let _ = draining.wait_for(|d| *d).await.is_ok();
+        };
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = drain => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!("grpc-chaos proxy: connection ended: {e}");
+        }
+    });
+    shared.track(task);
+}
