@@ -166,6 +166,14 @@ pub struct ProxyArgs {
     /// Seeds the rules' percentages, so a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Appends every completed call to FILE as a `[[stub]]` that `serve --scenario FILE`
+    /// replays (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// A metadata key never written to the recording (repeatable); `authorization`,
+    /// `cookie` and `set-cookie` never are.
+    #[arg(long = "redact", value_name = "KEY")]
+    pub redact: Vec<String>,
 }
 
 /// Why a command failed, and the exit code that says so.

@@ -1,8 +1,12 @@
 //! `grpc-chaos proxy`: the harness's chaos proxy on TCP, in front of a real server.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Mutex;
 
-use grpc_chaos::proxy::{FaultRule, Proxy, Upstream};
+use grpc_chaos::proxy::{FaultRule, Proxy, RecordedCall, Upstream};
+use grpc_chaos::scenario::Scenario;
 
 use crate::signal::shutdown_signal;
 use crate::{CliError, ProxyArgs, SHUTDOWN_GRACE};
@@ -20,15 +24,40 @@ async fn resolve(upstream: &str) -> Result<SocketAddr, CliError> {
     found.next().ok_or_else(|| bad("no address".into()))
 }
 
+/// Appends each recorded call to the file, as a stub (one write per call).
+fn recorder(
+    path: &Path,
+    redact: Vec<String>,
+) -> Result<impl Fn(RecordedCall) + Send + Sync + 'static, CliError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| CliError::Usage(format!("--record {}: {e}", path.display())))?;
+    let file = Mutex::new(file);
+    let name = path.display().to_string();
+    Ok(move |call: RecordedCall| {
+        let text = Scenario::recorded_stub(&call, &redact);
+        let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = file.write_all(format!("\n{text}").as_bytes()) {
+            tracing::warn!("cannot append to {name}: {e}");
+        }
+    })
+}
+
 /// Forwards until SIGINT or SIGTERM, then drains.
 pub(crate) async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(), CliError> {
     let upstream = resolve(&args.upstream).await?;
     let shutdown = shutdown_signal()?;
     let rule_count = rules.len();
     let addr = args.addr;
-    let proxy = Proxy::builder(Upstream::tcp(upstream))
+    let mut builder = Proxy::builder(Upstream::tcp(upstream))
         .rules(rules)
-        .seed(args.seed)
+        .seed(args.seed);
+    if let Some(path) = &args.record {
+        builder = builder.record(recorder(path, args.redact.clone())?);
+    }
+    let proxy = builder
         .start_on(addr)
         .await
         .map_err(|source| CliError::Listen { addr, source })?;

@@ -18,6 +18,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::fault::{Fault, TimeoutEdit};
+use super::record::{FirstMessage, RecordedCall, RequestBody, Sink};
 use super::upstream::Link;
 use super::Shared;
 use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
@@ -34,6 +35,36 @@ pub(crate) async fn forward(
     link: Arc<Link>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, BoxError> {
+    let live = Live::new(Arc::clone(&shared));
+    let response = forward_call(shared, link, request).await;
+    Ok(response.map(|kind| ProxyBody { kind, _live: live }))
+}
+
+/// Counts a call as live until its response body is dropped.
+pub(crate) struct Live(Arc<Shared>);
+
+impl Live {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared
+            .live
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0
+            .live
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn forward_call(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    request: Request<Incoming>,
+) -> Response<BodyKind> {
     let arrived = Instant::now();
     let (mut parts, body) = request.into_parts();
     let timeout = parts
@@ -44,13 +75,18 @@ pub(crate) async fn forward(
         Some(Ok(t)) => arrived.checked_add(*t),
         _ => None,
     };
-    let view = CallRequest {
-        method: parts.uri.path().to_string(),
-        metadata: MetadataMap::from_headers(parts.headers.clone()),
-        timeout,
-        first_message: None,
+    // Rules see the call as the fake's matchers do; with none, nothing is copied.
+    let fault = if shared.rules.is_empty() {
+        Fault::default()
+    } else {
+        let view = CallRequest {
+            method: parts.uri.path().to_string(),
+            metadata: MetadataMap::from_headers(parts.headers.clone()),
+            timeout,
+            first_message: None,
+        };
+        shared.pick(&view).unwrap_or_default()
     };
-    let fault = shared.pick(&view).unwrap_or_default();
     let until_deadline = |until: Instant| async move {
         match deadline {
             Some(d) if d <= until => {
@@ -66,10 +102,10 @@ pub(crate) async fn forward(
     if let Some(delay) = fault.delay
         && until_deadline(arrived + delay).await
     {
-        return Ok(status_only(deadline_exceeded()));
+        return status_only(deadline_exceeded());
     }
     if let Some(status) = &fault.answer {
-        return Ok(status_only(status.clone()));
+        return status_only(status.clone());
     }
     fault.request_headers.apply(&mut parts.headers);
     if let (Some(edit), Some(d)) = (fault.timeout, deadline) {
@@ -80,6 +116,16 @@ pub(crate) async fn forward(
             TimeoutEdit::Scale(factor) => set_timeout(&mut parts.headers, left.mul_f64(factor)),
         }
     }
+    let method = parts.uri.path().to_string();
+    let tap = shared
+        .recorder
+        .is_some()
+        .then(|| Arc::new(std::sync::Mutex::new(FirstMessage::default())));
+    let body = RequestBody {
+        inner: body,
+        tap: tap.clone(),
+    };
+    let sent_at = Instant::now();
     let upstream = async {
         let mut sender = link.sender().await.map_err(|e| {
             Status::unavailable(format!("grpc-chaos proxy: upstream unreachable: {e}"))
@@ -98,27 +144,43 @@ pub(crate) async fn forward(
     };
     let response = match response {
         Ok(response) => response,
-        Err(status) => return Ok(status_only(status)),
+        Err(status) => return status_only(status),
     };
     if let Some(delay) = fault.response_delay
         && until_deadline(Instant::now() + delay).await
     {
-        return Ok(status_only(deadline_exceeded()));
+        return status_only(deadline_exceeded());
     }
     let (mut head, body) = response.into_parts();
+    let recording = shared.recorder.clone().map(|sink| {
+        let mut headers = head.headers.clone();
+        let status = RecordedCall::take_status(&mut headers);
+        Recording {
+            sink,
+            tap,
+            last: Instant::now(),
+            call: RecordedCall {
+                method,
+                headers_after: sent_at.elapsed(),
+                headers,
+                status,
+                ..RecordedCall::default()
+            },
+        }
+    });
     fault.response_headers.apply(&mut head.headers);
-    if fault.leaves_body() && deadline.is_none() {
-        return Ok(Response::from_parts(head, ProxyBody::Upstream(body)));
+    if fault.leaves_body() && deadline.is_none() && recording.is_none() {
+        return Response::from_parts(head, BodyKind::Upstream(body));
     }
     let (tx, rx) = mpsc::channel(1);
-    let pump = Box::pin(pump(body, fault, deadline, tx));
-    Ok(Response::from_parts(
+    let pump = Box::pin(pump(body, fault, deadline, recording, tx));
+    Response::from_parts(
         head,
-        ProxyBody::Pumped(Pumped {
+        BodyKind::Pumped(Pumped {
             run: Some(pump),
             rx,
         }),
-    ))
+    )
 }
 
 fn set_timeout(headers: &mut HeaderMap, timeout: Duration) {
@@ -128,9 +190,9 @@ fn set_timeout(headers: &mut HeaderMap, timeout: Duration) {
 }
 
 /// A Trailers-Only response carrying `status`.
-fn status_only(status: Status) -> Response<ProxyBody> {
+fn status_only(status: Status) -> Response<BodyKind> {
     let (parts, ()) = status.into_http::<()>().into_parts();
-    Response::from_parts(parts, ProxyBody::Empty)
+    Response::from_parts(parts, BodyKind::Empty)
 }
 
 /// Trailers carrying `status`.
@@ -166,8 +228,14 @@ fn status_of(error: &(dyn std::error::Error + 'static)) -> Status {
 
 /// Passes the upstream body down, applying the fault message by message and ending the
 /// call with DEADLINE_EXCEEDED when the client's deadline passes.
-async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: mpsc::Sender<Out>) {
-    let mut splitter = fault.counts_messages().then(BytesMut::new);
+async fn pump(
+    mut body: Incoming,
+    fault: Fault,
+    deadline: Option<Instant>,
+    mut recording: Option<Recording>,
+    out: mpsc::Sender<Out>,
+) {
+    let mut splitter = (fault.counts_messages() || recording.is_some()).then(BytesMut::new);
     let mut sent = 0u64;
     let expired = || async {
         match deadline {
@@ -185,7 +253,12 @@ async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: 
             }
         };
         let frame = match frame {
-            None => return,
+            None => {
+                if let Some(recording) = recording.take() {
+                    recording.finish(None);
+                }
+                return;
+            }
             Some(Err(e)) => {
                 let status = status_of(&e);
                 let _ = out
@@ -205,6 +278,9 @@ async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: 
                 };
                 buffer.extend_from_slice(&data);
                 while let Some(message) = next_message(buffer) {
+                    if let Some(recording) = recording.as_mut() {
+                        recording.message(&message);
+                    }
                     if let Some((n, status)) = &fault.abort_after
                         && sent >= *n
                     {
@@ -241,6 +317,9 @@ async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: 
             Err(frame) => frame,
         };
         if let Ok(mut trailers) = frame.into_trailers() {
+            if let Some(recording) = recording.take() {
+                recording.finish(Some(trailers.clone()));
+            }
             // The stream ended: a fault counting past the messages sent applies now.
             if let Some((n, status)) = &fault.abort_after
                 && sent >= *n
@@ -257,6 +336,36 @@ async fn pump(mut body: Incoming, fault: Fault, deadline: Option<Instant>, out: 
     }
 }
 
+/// A call being recorded: what has come so far.
+struct Recording {
+    sink: Sink,
+    tap: Option<Arc<std::sync::Mutex<FirstMessage>>>,
+    /// When the last message (or the headers) arrived.
+    last: Instant,
+    call: RecordedCall,
+}
+
+impl Recording {
+    fn message(&mut self, framed: &Bytes) {
+        let now = Instant::now();
+        self.call
+            .messages
+            .push((now - self.last, framed.slice(5..)));
+        self.last = now;
+    }
+
+    fn finish(mut self, trailers: Option<HeaderMap>) {
+        if let Some(mut trailers) = trailers {
+            self.call.status = RecordedCall::take_status(&mut trailers);
+            self.call.trailers = trailers;
+        }
+        if let Some(tap) = &self.tap {
+            self.call.request = tap.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        (self.sink)(self.call);
+    }
+}
+
 /// Takes one whole framed message (prefix included) off the front of `buffer`.
 fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
     if buffer.len() < 5 {
@@ -266,8 +375,14 @@ fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
     (buffer.len() >= 5 + len).then(|| buffer.split_to(5 + len).freeze())
 }
 
-/// The body of a proxied response.
-pub(crate) enum ProxyBody {
+/// The body of a proxied response, counted live until dropped.
+pub(crate) struct ProxyBody {
+    kind: BodyKind,
+    _live: Live,
+}
+
+/// Where a proxied response's frames come from.
+pub(crate) enum BodyKind {
     /// Trailers-Only: the status is in the headers.
     Empty,
     /// Passed through untouched.
@@ -304,16 +419,16 @@ impl http_body::Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            Self::Empty => Poll::Ready(None),
-            Self::Upstream(body) => Pin::new(body)
+        match &mut self.get_mut().kind {
+            BodyKind::Empty => Poll::Ready(None),
+            BodyKind::Upstream(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
-            Self::Pumped(pumped) => pumped.poll_out(cx),
+            BodyKind::Pumped(pumped) => pumped.poll_out(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, Self::Empty)
+        matches!(self.kind, BodyKind::Empty)
     }
 }

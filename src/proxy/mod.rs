@@ -41,10 +41,12 @@
 
 mod call;
 mod fault;
+mod record;
 mod upstream;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::server::conn::http2;
@@ -59,6 +61,7 @@ use crate::fake::CallRequest;
 use crate::rng::SplitMix64;
 
 pub use fault::{Fault, FaultRule};
+pub use record::RecordedCall;
 pub use upstream::Upstream;
 
 use upstream::Link;
@@ -66,10 +69,16 @@ use upstream::Link;
 /// What every connection of one proxy shares.
 pub(crate) struct Shared {
     upstream: Upstream,
+    /// Where completed calls go, when the proxy records.
+    recorder: Option<record::Sink>,
     rules: Vec<FaultRule>,
     rng: Mutex<SplitMix64>,
     draining: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Calls whose response has not been dropped yet.
+    live: AtomicUsize,
+    /// Downstream connections open.
+    connections: AtomicUsize,
 }
 
 impl Shared {
@@ -99,6 +108,7 @@ impl Shared {
 #[must_use = "a builder does nothing until it starts a proxy"]
 pub struct ProxyBuilder {
     upstream: Upstream,
+    recorder: Option<record::Sink>,
     rules: Vec<FaultRule>,
     seed: u64,
 }
@@ -116,6 +126,21 @@ impl ProxyBuilder {
         self
     }
 
+    /// Hands each completed call to `sink` as the upstream answered it (its first
+    /// request message, response headers, messages with their timing, trailers and
+    /// status), for a scenario that replays it
+    /// ([`Scenario::recorded_stub`](crate::scenario::Scenario::recorded_stub)).
+    ///
+    /// ```
+    /// use grpc_chaos::proxy::{Proxy, Upstream};
+    /// let b = Proxy::builder(Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .record(|call| println!("{} answered with {:?}", call.method, call.status));
+    /// ```
+    pub fn record(mut self, sink: impl Fn(RecordedCall) + Send + Sync + 'static) -> Self {
+        self.recorder = Some(Arc::new(sink));
+        self
+    }
+
     /// Seeds the rules' percentages, so a run replays.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -125,10 +150,13 @@ impl ProxyBuilder {
     fn shared(self) -> Arc<Shared> {
         Arc::new(Shared {
             upstream: self.upstream,
+            recorder: self.recorder,
             rules: self.rules,
             rng: Mutex::new(SplitMix64::new(self.seed)),
             draining: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
         })
     }
 
@@ -190,6 +218,7 @@ impl Proxy {
     pub fn builder(upstream: Upstream) -> ProxyBuilder {
         ProxyBuilder {
             upstream,
+            recorder: None,
             rules: Vec::new(),
             seed: 0,
         }
@@ -198,6 +227,16 @@ impl Proxy {
     /// Where it listens, on TCP.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+
+    /// How many calls are in flight (their responses not yet done).
+    pub fn live_calls(&self) -> usize {
+        self.shared.live.load(Ordering::SeqCst)
+    }
+
+    /// How many downstream connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// A channel to the proxy: in memory, or to its TCP address.
@@ -253,6 +292,15 @@ impl Drop for Proxy {
     }
 }
 
+/// Counts a downstream connection open until dropped.
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Serves HTTP/2 on one downstream connection, with its own link upstream.
 fn serve_connection<I>(shared: &Arc<Shared>, io: I)
 where
@@ -266,7 +314,10 @@ where
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
     let mut draining = shared.draining.subscribe();
+    shared.connections.fetch_add(1, Ordering::SeqCst);
+    let open = Arc::clone(shared);
     let task = tokio::spawn(async move {
+        let _open = Open(open);
         let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
         let drain = async move {

@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::sync::Mutex;
+
+use super::record::RequestBody;
 
 /// A byte stream to the upstream server.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -87,7 +88,7 @@ impl Upstream {
 /// One downstream connection's link upstream.
 pub(crate) struct Link {
     upstream: Upstream,
-    sender: Mutex<Option<SendRequest<Incoming>>>,
+    sender: Mutex<Option<SendRequest<RequestBody>>>,
 }
 
 impl Link {
@@ -99,7 +100,7 @@ impl Link {
     }
 
     /// A sender ready for the next request, connecting (again) when needed.
-    pub(crate) async fn sender(&self) -> io::Result<SendRequest<Incoming>> {
+    pub(crate) async fn sender(&self) -> io::Result<SendRequest<RequestBody>> {
         let mut sender = self.sender.lock().await;
         if let Some(ready) = sender.as_mut()
             && ready.ready().await.is_ok()

@@ -77,6 +77,7 @@ mod faults;
 mod json;
 mod message;
 mod model;
+mod record;
 
 use std::path::Path;
 
@@ -237,6 +238,26 @@ impl Scenario {
     /// ```
     pub fn health(&self) -> &[HealthChange] {
         &self.health
+    }
+
+    /// A recorded call as `[[stub]]` text that replays it: its method, a match on its
+    /// first request message (raw bytes), and the upstream's reply (the delay before its
+    /// headers, the headers, each message with its delay after the one before, the
+    /// trailers, the status). The stub answers once (`up_to = 1`), so that recordings of
+    /// the same request replay in order. `authorization`, `cookie` and `set-cookie` are
+    /// never written, nor any key `redact` names.
+    ///
+    /// ```
+    /// use grpc_chaos::proxy::RecordedCall;
+    /// use grpc_chaos::scenario::Scenario;
+    /// let mut call = RecordedCall::default();
+    /// call.method = "/pb.Greeter/SayHello".into();
+    /// call.status = Some((14, "later".into()));
+    /// let text = Scenario::recorded_stub(&call, &[]);
+    /// assert_eq!(Scenario::parse("r.toml", &text, 0).unwrap().len(), 1);
+    /// ```
+    pub fn recorded_stub(call: &crate::proxy::RecordedCall, redact: &[String]) -> String {
+        record::stub_text(call, redact)
     }
 
     /// The file's `[[fault]]` rules, in order, for a [`Proxy`](crate::proxy::Proxy) (see

@@ -26,6 +26,8 @@ mod journal_limits;
 mod load;
 mod metadata_props;
 mod proxy_faults;
+mod proxy_record;
+mod proxy_reliability;
 mod retry_fn;
 mod retry_layer;
 mod runner_fixture;

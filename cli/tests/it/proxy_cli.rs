@@ -101,6 +101,86 @@ async fn the_proxy_applies_its_rules_and_passes_the_rest_through() {
 }
 
 #[grpc_chaos::test(paused = false)]
+async fn proxy_record_then_serve_replays_the_interop_calls() {
+    let server = Served::start(&[]).await;
+    let (dir, recording) = write("recorded.toml", "");
+    let mut proxy = Served::start_proxy(
+        &server.addr,
+        &[
+            "--record",
+            &recording,
+            "--redact",
+            "x-grpc-test-echo-initial",
+        ],
+    )
+    .await;
+    let outcomes = |uri: String| async move {
+        let mut interop = TestServiceClient::connect(uri).await.unwrap();
+        let mut seen = Vec::new();
+        interop.empty_call(Empty {}).await.unwrap();
+        let response = interop
+            .unary_call(SimpleRequest {
+                response_size: 271,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.push(
+            response
+                .into_inner()
+                .payload
+                .unwrap()
+                .body
+                .len()
+                .to_string(),
+        );
+        let status = interop
+            .unary_call(SimpleRequest {
+                response_status: Some(grpc_chaos::pb::grpc::testing::EchoStatus {
+                    code: 2,
+                    message: "test status message".into(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        seen.push(format!("{:?} {}", status.code(), status.message()));
+        seen
+    };
+    let live = outcomes(proxy.uri()).await;
+    proxy.signal("TERM");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)).await, Some(0));
+
+    let text = std::fs::read_to_string(&recording).unwrap();
+    assert_eq!(
+        grpc_chaos::scenario::Scenario::parse("r.toml", &text, 0)
+            .unwrap()
+            .len(),
+        3,
+        "{text}"
+    );
+    let replay = Served::start(&["--scenario", &recording]).await;
+    let replayed = outcomes(replay.uri()).await;
+    std::fs::remove_dir_all(dir).unwrap();
+    assert_eq!(live, replayed);
+    assert_eq!(live, ["271", "Unknown test status message"]);
+    // The recorded stubs answered, not the built-in TestService.
+    let mut admin =
+        grpc_chaos_cli::admin::pb::admin_client::AdminClient::new(replay.channel().await);
+    let calls = admin
+        .list_calls(grpc_chaos_cli::admin::pb::ListCallsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .calls;
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls.iter().all(|c| !c.stub.starts_with("built-in")),
+        "{calls:?}"
+    );
+}
+
+#[grpc_chaos::test(paused = false)]
 async fn an_unreachable_upstream_is_unavailable() {
     // Bind a port, then free it, so that nothing listens there.
     let free = std::net::TcpListener::bind("127.0.0.1:0")

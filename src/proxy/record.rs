@@ -1,0 +1,150 @@
+//! Recording: each call the proxy completes, as the upstream answered it, for a
+//! scenario stub that `grpc-chaos serve` replays
+//! ([`Scenario::recorded_stub`](crate::scenario::Scenario::recorded_stub) writes one).
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+
+/// One completed call, as the upstream answered it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedCall {
+    /// `/package.Service/Method`.
+    pub method: String,
+    /// The first request message, without its prefix (`None` when the client sent none).
+    pub request: Option<Bytes>,
+    /// How long the upstream took to send its response headers.
+    pub headers_after: Duration,
+    /// The response headers, without HTTP/2's and gRPC's own (`content-type`,
+    /// `grpc-status`, …).
+    pub headers: HeaderMap,
+    /// Each response message, without its prefix, and how long after the one before it
+    /// (or after the headers) it arrived.
+    pub messages: Vec<(Duration, Bytes)>,
+    /// The trailers, without `grpc-status` and `grpc-message`.
+    pub trailers: HeaderMap,
+    /// The status code and message the call ended with (from the trailers, or from the
+    /// headers of a Trailers-Only response); `None` when the stream ended without one.
+    pub status: Option<(i32, String)>,
+}
+
+impl RecordedCall {
+    /// Splits gRPC's own headers (status, message, content type) off `headers`.
+    pub(crate) fn take_status(headers: &mut HeaderMap) -> Option<(i32, String)> {
+        let code = headers
+            .remove("grpc-status")
+            .and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
+        let message = headers
+            .remove("grpc-message")
+            .map(|v| percent_decode(v.as_bytes()))
+            .unwrap_or_default();
+        for own in [
+            "content-type",
+            "grpc-encoding",
+            "grpc-accept-encoding",
+            "date",
+        ] {
+            headers.remove(own);
+        }
+        code.map(|code| (code, message))
+    }
+}
+
+/// `grpc-message` is percent-encoded on the wire.
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            raw[i],
+            raw.get(i + 1).copied().and_then(hex),
+            raw.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where recorded calls go.
+pub(crate) type Sink = Arc<dyn Fn(RecordedCall) + Send + Sync>;
+
+/// The first request message, caught as the request body passes through.
+#[derive(Default)]
+pub(crate) struct FirstMessage {
+    buffer: BytesMut,
+    message: Option<Bytes>,
+}
+
+impl FirstMessage {
+    fn feed(&mut self, data: &[u8]) {
+        if self.message.is_some() {
+            return;
+        }
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= 5 {
+            let len = u32::from_be_bytes([
+                self.buffer[1],
+                self.buffer[2],
+                self.buffer[3],
+                self.buffer[4],
+            ]) as usize;
+            if self.buffer.len() >= 5 + len {
+                self.message = Some(Bytes::copy_from_slice(&self.buffer[5..5 + len]));
+                self.buffer = BytesMut::new();
+            }
+        }
+    }
+
+    pub(crate) fn take(&mut self) -> Option<Bytes> {
+        self.message.take()
+    }
+}
+
+/// The request body on its way upstream: passed through, and tapped for its first
+/// message when the proxy records.
+pub(crate) struct RequestBody {
+    pub(crate) inner: Incoming,
+    pub(crate) tap: Option<Arc<Mutex<FirstMessage>>>,
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Some(tap), Poll::Ready(Some(Ok(frame)))) = (&self.tap, &polled)
+            && let Some(data) = frame.data_ref()
+        {
+            tap.lock().unwrap_or_else(|p| p.into_inner()).feed(data);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
