@@ -13,6 +13,7 @@ use grpc_chaos::scenario::{Scenario, ScenarioError};
 
 pub mod admin;
 pub mod client;
+pub mod export;
 pub mod health;
 pub mod protos;
 mod proxy;
@@ -61,6 +62,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Runs the chaos proxy in front of a real server until SIGINT or SIGTERM.
     Proxy(ProxyArgs),
+    /// Writes the `[[fault]]` rules a service mesh can hold as Istio or Envoy
+    /// configuration (JSON on stdout); what it cannot hold is listed on stderr.
+    Export(ExportArgs),
     /// Mounts the stubs of scenario files (TOML or `.json`) on a running server.
     Mount(client::MountArgs),
     /// Lists the calls a running server received: a table, or JSON lines.
@@ -166,6 +170,10 @@ pub struct ProxyArgs {
     /// Seeds the rules' percentages, so a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// At most this many calls have a fault applied at once (as Envoy's
+    /// `max_active_faults`); past it, calls pass untouched.
+    #[arg(long, value_name = "N")]
+    pub max_active_faults: Option<usize>,
     /// Appends every completed call to FILE as a `[[stub]]` that `serve --scenario FILE`
     /// replays (created if missing).
     #[arg(long, value_name = "FILE")]
@@ -174,6 +182,41 @@ pub struct ProxyArgs {
     /// `cookie` and `set-cookie` never are.
     #[arg(long = "redact", value_name = "KEY")]
     pub redact: Vec<String>,
+}
+
+/// The mesh `export` writes for.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Mesh {
+    /// An Istio `VirtualService` with `fault` blocks.
+    Istio,
+    /// Envoy's `envoy.filters.http.fault` filter and routes.
+    Envoy,
+}
+
+/// The arguments of `grpc-chaos export`.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "export", "istio", "faults.toml", "--host", "inventory"]);
+/// let Command::Export(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.host, "inventory");
+/// ```
+#[derive(Debug, clap::Args)]
+#[non_exhaustive]
+pub struct ExportArgs {
+    /// `istio` or `envoy`.
+    #[arg(value_enum)]
+    pub mesh: Mesh,
+    /// The scenario file with the `[[fault]]` rules.
+    pub file: PathBuf,
+    /// The service the rules are for: the VirtualService's host, or Envoy's cluster.
+    #[arg(long, default_value = "upstream")]
+    pub host: String,
+    /// The VirtualService's (or the route configuration's) name.
+    #[arg(long, default_value = "grpc-chaos")]
+    pub name: String,
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -294,6 +337,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rules.extend(scenario.take_faults());
             }
             proxy::proxy(&args, rules).await
+        }
+        Command::Export(args) => {
+            let scenario = Scenario::load(&args.file, 0).map_err(CliError::Input)?;
+            let rules = scenario.mesh_rules();
+            for line in export::left_out(rules) {
+                eprintln!("grpc-chaos export: {line}");
+            }
+            let config = match args.mesh {
+                Mesh::Istio => export::istio(rules, &args.host, &args.name),
+                Mesh::Envoy => export::envoy(rules, &args.host, &args.name),
+            };
+            println!("{config:#}");
+            Ok(())
         }
         Command::Mount(args) => client::mount(&args).await,
         Command::Calls(args) => client::calls(&args).await,

@@ -54,6 +54,9 @@ pub(crate) async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(),
     let mut builder = Proxy::builder(Upstream::tcp(upstream))
         .rules(rules)
         .seed(args.seed);
+    if let Some(n) = args.max_active_faults {
+        builder = builder.max_active_faults(n);
+    }
     if let Some(path) = &args.record {
         builder = builder.record(recorder(path, args.redact.clone())?);
     }

@@ -20,7 +20,7 @@ use tonic::{Code, Status};
 use super::fault::{Fault, TimeoutEdit};
 use super::record::{FirstMessage, RecordedCall, RequestBody, Sink};
 use super::upstream::Link;
-use super::Shared;
+use super::{ActiveFault, Shared};
 use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
 use crate::fake::CallRequest;
 
@@ -36,8 +36,13 @@ pub(crate) async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, BoxError> {
     let live = Live::new(Arc::clone(&shared));
-    let response = forward_call(shared, link, request).await;
-    Ok(response.map(|kind| ProxyBody { kind, _live: live }))
+    let mut active = ActiveFault(None);
+    let response = forward_call(shared, link, request, &mut active).await;
+    Ok(response.map(|kind| ProxyBody {
+        kind,
+        _live: live,
+        _active: active,
+    }))
 }
 
 /// Counts a call as live until its response body is dropped.
@@ -64,6 +69,7 @@ async fn forward_call(
     shared: Arc<Shared>,
     link: Arc<Link>,
     request: Request<Incoming>,
+    active: &mut ActiveFault,
 ) -> Response<BodyKind> {
     let arrived = Instant::now();
     let (mut parts, body) = request.into_parts();
@@ -85,7 +91,13 @@ async fn forward_call(
             timeout,
             first_message: None,
         };
-        shared.pick(&view).unwrap_or_default()
+        match shared.pick(&view) {
+            Some((fault, token)) => {
+                *active = token;
+                fault
+            }
+            None => Fault::default(),
+        }
     };
     let until_deadline = |until: Instant| async move {
         match deadline {
@@ -103,6 +115,10 @@ async fn forward_call(
         && until_deadline(arrived + delay).await
     {
         return status_only(deadline_exceeded());
+    }
+    if fault.drop_connection {
+        link.drop_connection();
+        return status_only(Status::unavailable("grpc-chaos proxy: connection dropped"));
     }
     if let Some(status) = &fault.answer {
         return status_only(status.clone());
@@ -271,7 +287,7 @@ async fn pump(
         let frame = match frame.into_data() {
             Ok(data) => {
                 let Some(buffer) = splitter.as_mut() else {
-                    if out.send(Ok(Frame::data(data))).await.is_err() {
+                    if !send_data(&out, &fault, data).await {
                         return;
                     }
                     continue;
@@ -307,7 +323,7 @@ async fn pump(
                             () = tokio::time::sleep(delay) => {}
                         }
                     }
-                    if out.send(Ok(Frame::data(message))).await.is_err() {
+                    if !send_data(&out, &fault, message).await {
                         return;
                     }
                     sent += 1;
@@ -334,6 +350,25 @@ async fn pump(
             return;
         }
     }
+}
+
+/// Sends response bytes down, cut into slices and paced to the fault's bandwidth;
+/// `false` once the client has gone.
+async fn send_data(out: &mpsc::Sender<Out>, fault: &Fault, mut data: Bytes) -> bool {
+    while !data.is_empty() {
+        let piece = data.split_to(fault.slice.unwrap_or(data.len()).min(data.len()));
+        if let Some(rate) = fault.bandwidth {
+            let nanos = (piece.len() as u128 * 1_000_000_000) / u128::from(rate);
+            tokio::time::sleep(Duration::from_nanos(
+                u64::try_from(nanos).unwrap_or(u64::MAX),
+            ))
+            .await;
+        }
+        if out.send(Ok(Frame::data(piece))).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// A call being recorded: what has come so far.
@@ -379,6 +414,8 @@ fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
 pub(crate) struct ProxyBody {
     kind: BodyKind,
     _live: Live,
+    /// Counts the call against the cap on active faults while its response lasts.
+    _active: ActiveFault,
 }
 
 /// Where a proxied response's frames come from.

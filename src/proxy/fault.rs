@@ -33,6 +33,9 @@ pub struct Fault {
     pub(crate) response_headers: HeaderEdit,
     pub(crate) response_trailers: HeaderEdit,
     pub(crate) drop_trailers: bool,
+    pub(crate) bandwidth: Option<u64>,
+    pub(crate) slice: Option<usize>,
+    pub(crate) drop_connection: bool,
 }
 
 /// What happens to the `grpc-timeout` the client sent, on its way upstream.
@@ -202,6 +205,26 @@ impl Fault {
         self
     }
 
+    /// Passes the response down at most `bytes_per_second` (DATA frame by frame).
+    pub fn bandwidth(mut self, bytes_per_second: u64) -> Self {
+        self.bandwidth = Some(bytes_per_second.max(1));
+        self
+    }
+
+    /// Cuts every response DATA frame into pieces of at most `bytes`, each sent as a
+    /// frame of its own: a client's reader must reassemble messages across frames.
+    pub fn slice(mut self, bytes: usize) -> Self {
+        self.slice = Some(bytes.max(1));
+        self
+    }
+
+    /// Drops the client's whole connection (every call on it) when this call arrives,
+    /// after any [`delay`](Self::delay), as a network failure would.
+    pub fn drop_connection(mut self) -> Self {
+        self.drop_connection = true;
+        self
+    }
+
     /// Whether the response must be read message by message.
     pub(crate) fn counts_messages(&self) -> bool {
         self.abort_after.is_some() || self.reset_after.is_some() || self.message_delay.is_some()
@@ -209,7 +232,25 @@ impl Fault {
 
     /// Whether the response body passes through untouched.
     pub(crate) fn leaves_body(&self) -> bool {
-        !self.counts_messages() && !self.drop_trailers && self.response_trailers.is_empty()
+        !self.counts_messages()
+            && !self.drop_trailers
+            && self.response_trailers.is_empty()
+            && self.bandwidth.is_none()
+            && self.slice.is_none()
+    }
+
+    /// Whether it does anything at all (a rule whose fault does nothing does not count
+    /// against the cap on active faults).
+    pub(crate) fn is_active(&self) -> bool {
+        self.delay.is_some()
+            || self.response_delay.is_some()
+            || self.answer.is_some()
+            || self.counts_messages()
+            || self.timeout.is_some()
+            || !self.request_headers.is_empty()
+            || !self.response_headers.is_empty()
+            || !self.leaves_body()
+            || self.drop_connection
     }
 }
 

@@ -77,20 +77,43 @@ pub(crate) struct Shared {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Calls whose response has not been dropped yet.
     live: AtomicUsize,
+    /// Calls a fault is being applied to now, and the cap on them.
+    active_faults: Arc<AtomicUsize>,
+    max_active_faults: Option<usize>,
     /// Downstream connections open.
     connections: AtomicUsize,
 }
 
 impl Shared {
-    /// The fault of the first rule that picks the call.
-    pub(crate) fn pick(&self, call: &CallRequest) -> Option<Fault> {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        self.rules.iter().find(|r| r.picks(call, &mut rng)).map(|r| {
-            if let Some(name) = &r.name {
+    /// The fault of the first rule that picks the call, and the token that counts it
+    /// as active (none when the cap on active faults is reached: the call is forwarded
+    /// untouched).
+    pub(crate) fn pick(&self, call: &CallRequest) -> Option<(Fault, ActiveFault)> {
+        let fault = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            let rule = self.rules.iter().find(|r| r.picks(call, &mut rng))?;
+            if let Some(name) = &rule.name {
                 tracing::debug!(rule = %name, method = %call.method, "grpc-chaos proxy: fault applied");
             }
-            r.fault.clone()
-        })
+            rule.fault.clone()
+        };
+        if !fault.is_active() {
+            return Some((fault, ActiveFault(None)));
+        }
+        let admitted = self
+            .active_faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                self.max_active_faults
+                    .is_none_or(|cap| n < cap)
+                    .then_some(n + 1)
+            });
+        match admitted {
+            Ok(_) => Some((fault, ActiveFault(Some(Arc::clone(&self.active_faults))))),
+            Err(_) => {
+                tracing::debug!(method = %call.method, "grpc-chaos proxy: at the cap on active faults; forwarding untouched");
+                None
+            }
+        }
     }
 
     fn track(&self, task: JoinHandle<()>) {
@@ -108,6 +131,7 @@ impl Shared {
 #[must_use = "a builder does nothing until it starts a proxy"]
 pub struct ProxyBuilder {
     upstream: Upstream,
+    max_active_faults: Option<usize>,
     recorder: Option<record::Sink>,
     rules: Vec<FaultRule>,
     seed: u64,
@@ -141,6 +165,18 @@ impl ProxyBuilder {
         self
     }
 
+    /// At most `n` calls have a fault applied at once, as Envoy's `max_active_faults`:
+    /// past the cap, a call a rule picks is forwarded untouched. Unlimited by default.
+    ///
+    /// ```
+    /// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .max_active_faults(100);
+    /// ```
+    pub fn max_active_faults(mut self, n: usize) -> Self {
+        self.max_active_faults = Some(n);
+        self
+    }
+
     /// Seeds the rules' percentages, so a run replays.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -157,6 +193,8 @@ impl ProxyBuilder {
             tasks: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            active_faults: Arc::new(AtomicUsize::new(0)),
+            max_active_faults: self.max_active_faults,
         })
     }
 
@@ -218,6 +256,7 @@ impl Proxy {
     pub fn builder(upstream: Upstream) -> ProxyBuilder {
         ProxyBuilder {
             upstream,
+            max_active_faults: None,
             recorder: None,
             rules: Vec::new(),
             seed: 0,
@@ -292,6 +331,17 @@ impl Drop for Proxy {
     }
 }
 
+/// Counts a call as one with an active fault until dropped.
+pub(crate) struct ActiveFault(Option<Arc<AtomicUsize>>);
+
+impl Drop for ActiveFault {
+    fn drop(&mut self) {
+        if let Some(count) = &self.0 {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Counts a downstream connection open until dropped.
 struct Open(Arc<Shared>);
 
@@ -307,6 +357,7 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let link = Arc::new(Link::new(shared.upstream.clone()));
+    let for_drop = Arc::clone(&link);
     let for_calls = Arc::clone(shared);
     let service = hyper::service::service_fn(move |request| {
         call::forward(Arc::clone(&for_calls), Arc::clone(&link), request)
@@ -330,6 +381,8 @@ where
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
+            // Dropping the connection future closes the socket under every call on it.
+            () = for_drop.dropped() => Ok(()),
         };
         if let Err(e) = ended {
             tracing::debug!("grpc-chaos proxy: connection ended: {e}");

@@ -85,10 +85,12 @@ impl Upstream {
     }
 }
 
-/// One downstream connection's link upstream.
+/// One downstream connection's link upstream, and the switch that drops the
+/// downstream connection.
 pub(crate) struct Link {
     upstream: Upstream,
     sender: Mutex<Option<SendRequest<RequestBody>>>,
+    dropped: tokio::sync::watch::Sender<bool>,
 }
 
 impl Link {
@@ -96,7 +98,20 @@ impl Link {
         Self {
             upstream,
             sender: Mutex::new(None),
+            dropped: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Drops the downstream connection this link serves.
+    pub(crate) fn drop_connection(&self) {
+        self.dropped.send_replace(true);
+    }
+
+    /// Resolves once [`drop_connection`](Self::drop_connection) is called.
+    pub(crate) async fn dropped(&self) {
+        let mut dropped = self.dropped.subscribe();
+        // The guard `wait_for` returns must not live across an await.
+        let _ = dropped.wait_for(|d| *d).await.is_ok();
     }
 
     /// A sender ready for the next request, connecting (again) when needed.

@@ -11,6 +11,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 use tonic::{Code, Status};
 
+use super::mesh::{self, MeshRule};
 use super::message::{self, Compare, FirstMessageTable};
 use super::model::{
     self, CodeSpec, DeadlineSpec, ExpectSpec, FileSpec, HealthSpec, MatchSpec, MessageSpec,
@@ -67,10 +68,17 @@ pub(super) fn compile(schema: &Schema, file: &str, text: &str, seed: u64) -> Bui
         .iter()
         .map(|f| ctx.fault(f))
         .collect::<Built<Vec<_>>>()?;
+    let mesh = spec
+        .fault
+        .iter()
+        .enumerate()
+        .map(|(i, f)| mesh::mesh_rule(f.get_ref(), i))
+        .collect();
     Ok(Compiled {
         stubs,
         health,
         faults,
+        mesh,
     })
 }
 
@@ -79,6 +87,7 @@ pub(super) struct Compiled {
     pub(super) stubs: Vec<Stub>,
     pub(super) health: Vec<HealthChange>,
     pub(super) faults: Vec<FaultRule>,
+    pub(super) mesh: Vec<MeshRule>,
 }
 
 /// The file being read, for positions in errors, and the types its tables are read as.
@@ -507,7 +516,7 @@ fn is_only(r: &ReplySpec, key: Only) -> bool {
 }
 
 /// The canonical status code names (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …).
-fn code_by_name(name: &str) -> Option<Code> {
+pub(super) fn code_by_name(name: &str) -> Option<Code> {
     const NAMES: [&str; 17] = [
         "OK",
         "CANCELLED",

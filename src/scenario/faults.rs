@@ -18,6 +18,9 @@
 //! response_headers = { set_bin = { "trace-bin" = "AAEC" } }
 //! response_trailers = { remove = ["x-cost"] }
 //! drop_trailers = true
+//! bandwidth_bytes_per_second = 1024      # the response, paced
+//! slice_bytes = 3                        # each response DATA frame cut into 3-byte frames
+//! drop_connection = true                 # the client's whole connection, after any delay
 //! ```
 
 use std::time::Duration;
@@ -136,6 +139,15 @@ impl Ctx<'_> {
         fault = self.headers(spec, fault, &f.response_trailers, Side::ResponseTrailers)?;
         if f.drop_trailers == Some(true) {
             fault = fault.drop_trailers();
+        }
+        if let Some(rate) = f.bandwidth_bytes_per_second {
+            fault = fault.bandwidth(rate);
+        }
+        if let Some(bytes) = f.slice_bytes {
+            fault = fault.slice(bytes);
+        }
+        if f.drop_connection == Some(true) {
+            fault = fault.drop_connection();
         }
         Ok(fault)
     }

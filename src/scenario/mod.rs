@@ -75,6 +75,7 @@ mod compile;
 mod error;
 mod faults;
 mod json;
+mod mesh;
 mod message;
 mod model;
 mod record;
@@ -86,6 +87,7 @@ use crate::proxy::FaultRule;
 use crate::schema::Schema;
 
 pub use error::ScenarioError;
+pub use mesh::{HeaderMatch, MeshRule, PathMatch};
 
 /// A scenario file that parsed and checked out: its stubs, ready to mount.
 ///
@@ -101,6 +103,7 @@ pub struct Scenario {
     stubs: Vec<Stub>,
     health: Vec<HealthChange>,
     faults: Vec<FaultRule>,
+    mesh: Vec<MeshRule>,
 }
 
 /// A `[[health]]` entry: the status `grpc.health.v1.Health` reports for a service (`""`
@@ -210,6 +213,7 @@ impl Scenario {
             stubs: compiled.stubs,
             health: compiled.health,
             faults: compiled.faults,
+            mesh: compiled.mesh,
         })
     }
 
@@ -270,6 +274,16 @@ impl Scenario {
     /// ```
     pub fn take_faults(&mut self) -> Vec<FaultRule> {
         std::mem::take(&mut self.faults)
+    }
+
+    /// The file's `[[fault]]` rules as a service mesh can hold them, in order, each with
+    /// what of it a mesh cannot express (see [`MeshRule`]).
+    ///
+    /// ```
+    /// assert!(grpc_chaos::scenario::Scenario::parse("e.toml", "", 0).unwrap().mesh_rules().is_empty());
+    /// ```
+    pub fn mesh_rules(&self) -> &[MeshRule] {
+        &self.mesh
     }
 
     /// How many `[[fault]]` rules the file holds.

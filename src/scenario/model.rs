@@ -42,6 +42,9 @@ pub(crate) struct FaultSpec {
     #[serde(default)]
     pub(crate) response_trailers: HeaderEditSpec,
     pub(crate) drop_trailers: Option<bool>,
+    pub(crate) bandwidth_bytes_per_second: Option<u64>,
+    pub(crate) slice_bytes: Option<usize>,
+    pub(crate) drop_connection: Option<bool>,
 }
 
 /// `message_delay = { ms = 50 }` (every response message) or `{ ms = 50, nth = 3 }`.

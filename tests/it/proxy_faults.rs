@@ -356,3 +356,105 @@ async fn a_percentage_is_seeded_and_replays() {
     let hits = first.iter().filter(|f| **f).count();
     assert!((15..=45).contains(&hits), "{hits}");
 }
+
+#[grpc_chaos::test]
+async fn a_bandwidth_limit_paces_the_response_and_slicing_cuts_its_frames() {
+    let server = upstream();
+    // "one" and "two" encode in 5 bytes and "three" in 7, each with a 5-byte prefix:
+    // at 100 bytes a second that is 100, 100 and 120 ms, each message paced from when
+    // it left the upstream (at 0, 100 and 200 ms).
+    let (_proxy, mut client) = through(&server, on(SAY_HELLO_STREAM, Fault::new().bandwidth(100)));
+    let (got, at, end) = stream_messages(&mut client).await;
+    assert_eq!(got, ["one", "two", "three"]);
+    end.unwrap();
+    assert_eq!(at, [ms(100), ms(200), ms(320)]);
+
+    // Sliced into 3-byte frames, every message still arrives whole.
+    let (_proxy, mut client) = through(&server, on(SAY_HELLO_STREAM, Fault::new().slice(3)));
+    let (got, at, end) = stream_messages(&mut client).await;
+    assert_eq!((got.len(), at), (3, vec![ms(0), ms(100), ms(200)]));
+    end.unwrap();
+}
+
+#[grpc_chaos::test]
+async fn a_dropped_connection_ends_every_call_on_it() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO_STREAM))
+        .respond_with(Reply::stream().then_message(&reply("first")).then_hang())
+        .mount(&server);
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::message(&reply("hi")))
+        .mount(&server);
+    let rules = vec![FaultRule::given(method(SAY_HELLO))
+        .and(grpc_chaos::fake::metadata("x-drop", "yes"))
+        .with(Fault::new().delay(ms(50)).drop_connection())];
+    let (_proxy, mut client) = through(&server, rules);
+    let mut stream = client
+        .say_hello_stream(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().message, "first");
+
+    let start = Instant::now();
+    let mut dropping = tonic::Request::new(hello("Ada"));
+    dropping
+        .metadata_mut()
+        .insert("x-drop", "yes".parse().unwrap());
+    let mut other = client.clone();
+    let status = other.say_hello(dropping).await.unwrap_err();
+    assert_eq!(start.elapsed(), ms(50));
+    assert!(
+        matches!(status.code(), Code::Unavailable | Code::Unknown),
+        "{status:?}"
+    );
+    // The stream on the same connection ends too, at the same instant.
+    let ended = stream.message().await.unwrap_err();
+    assert!(
+        matches!(
+            ended.code(),
+            Code::Unknown | Code::Unavailable | Code::Internal
+        ),
+        "{ended:?}"
+    );
+    assert_eq!(start.elapsed(), ms(50));
+    // The upstream saw its stream call cancelled then.
+    let calls = server.wait_for_ended_calls(1).await;
+    assert_eq!(calls[0].cancelled_at().map(|t| t - start), Some(ms(50)));
+}
+
+#[grpc_chaos::test]
+async fn past_the_cap_on_active_faults_calls_pass_untouched() {
+    let server = upstream();
+    let rule = FaultRule::given(method(SAY_HELLO)).with(Fault::new().delay(ms(1_000)));
+    let proxy = Proxy::builder(Upstream::fake(&server))
+        .rule(rule)
+        .max_active_faults(2)
+        .in_memory();
+    let client = GreeterClient::new(proxy.channel());
+    let start = Instant::now();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client.say_hello(hello("Ada")).await.unwrap();
+                Instant::now()
+            })
+        })
+        .collect();
+    let mut ended = Vec::new();
+    for call in calls {
+        ended.push(call.await.unwrap() - start);
+    }
+    ended.sort();
+    assert_eq!(
+        ended,
+        [ms(0), ms(1_000), ms(1_000)],
+        "two delayed, the third untouched"
+    );
+    // Once those end, the cap has room again.
+    let start = Instant::now();
+    let mut client = client;
+    client.say_hello(hello("Ada")).await.unwrap();
+    assert_eq!(start.elapsed(), ms(1_000));
+}

@@ -6,6 +6,7 @@
 #[path = "../../../tests/it/support.rs"]
 mod support;
 
+mod export;
 mod proxy_cli;
 mod raw_client;
 mod served;
