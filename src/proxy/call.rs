@@ -18,7 +18,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::fault::{Fault, TimeoutEdit};
-use super::record::{FirstMessage, RecordedCall, RequestBody, Sink};
+use super::record::{FirstMessage, RecordedCall, RequestBody, RequestDelay, Sink};
 use super::upstream::Link;
 use super::{ActiveFault, Shared};
 use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
@@ -140,6 +140,9 @@ async fn forward_call(
     let body = RequestBody {
         inner: body,
         tap: tap.clone(),
+        delay: fault
+            .request_message_delay
+            .map(|(delay, nth)| RequestDelay::new(delay, nth)),
     };
     let sent_at = Instant::now();
     let upstream = async {

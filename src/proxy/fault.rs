@@ -28,6 +28,7 @@ pub struct Fault {
     pub(crate) abort_after: Option<(u64, Status)>,
     pub(crate) reset_after: Option<(u64, Reason)>,
     pub(crate) message_delay: Option<(Duration, Option<u64>)>,
+    pub(crate) request_message_delay: Option<(Duration, Option<u64>)>,
     pub(crate) timeout: Option<TimeoutEdit>,
     pub(crate) request_headers: HeaderEdit,
     pub(crate) response_headers: HeaderEdit,
@@ -124,6 +125,13 @@ impl Fault {
     /// is `None`.
     pub fn delay_messages(mut self, delay: Duration, nth: Option<u64>) -> Self {
         self.message_delay = Some((delay, nth));
+        self
+    }
+
+    /// Holds request message `nth` (1-based) this long on its way upstream, or every
+    /// message when `nth` is `None`.
+    pub fn delay_request_messages(mut self, delay: Duration, nth: Option<u64>) -> Self {
+        self.request_message_delay = Some((delay, nth));
         self
     }
 
@@ -244,6 +252,7 @@ impl Fault {
     pub(crate) fn is_active(&self) -> bool {
         self.delay.is_some()
             || self.response_delay.is_some()
+            || self.request_message_delay.is_some()
             || self.answer.is_some()
             || self.counts_messages()
             || self.timeout.is_some()

@@ -8,7 +8,8 @@
 //! percentage = 30                        # of the matching calls, seeded by --seed
 //! delay_ms = 200                         # before forwarding
 //! response_delay_ms = 100                # before the response headers go down
-//! message_delay = { ms = 50, nth = 3 }   # response message 3 (every one without nth)
+//! message_delay = { ms = 50, nth = 3 }   # response message 3 (every one without nth);
+//!                                        # direction = "request" for the client's messages
 //! abort_after = 2                        # response messages, then `status` (UNAVAILABLE if none)
 //! status = { code = "UNAVAILABLE", message = "injected" }   # alone: answered without the upstream
 //! reset_after = 1                        # response messages, then RST_STREAM with `reset`
@@ -96,8 +97,17 @@ impl Ctx<'_> {
         if let Some(ms) = f.response_delay_ms {
             fault = fault.delay_response(Duration::from_millis(ms));
         }
-        if let Some(d) = &f.message_delay {
-            fault = fault.delay_messages(Duration::from_millis(d.ms), d.nth);
+        if let Some(spec) = &f.message_delay {
+            let d = spec.get_ref();
+            let delay = Duration::from_millis(d.ms);
+            fault = match d.direction.as_ref().map(|w| w.get_ref().as_str()) {
+                None | Some("response") => fault.delay_messages(delay, d.nth),
+                Some("request") => fault.delay_request_messages(delay, d.nth),
+                Some(_) => {
+                    let at = d.direction.as_ref().map(Spanned::span);
+                    return Err(self.error(at, "expected \"request\" or \"response\""));
+                }
+            };
         }
         let status = f.status.as_ref().map(|s| self.status(s)).transpose()?;
         match (f.abort_after, status) {

@@ -29,7 +29,7 @@ pub(crate) struct FaultSpec {
     pub(crate) percentage: Option<Spanned<f64>>,
     pub(crate) delay_ms: Option<u64>,
     pub(crate) response_delay_ms: Option<u64>,
-    pub(crate) message_delay: Option<MessageDelaySpec>,
+    pub(crate) message_delay: Option<Spanned<MessageDelaySpec>>,
     pub(crate) status: Option<Spanned<StatusSpec>>,
     pub(crate) abort_after: Option<u64>,
     pub(crate) reset_after: Option<u64>,
@@ -47,12 +47,14 @@ pub(crate) struct FaultSpec {
     pub(crate) drop_connection: Option<bool>,
 }
 
-/// `message_delay = { ms = 50 }` (every response message) or `{ ms = 50, nth = 3 }`.
+/// `message_delay = { ms = 50 }` (every response message), `{ ms = 50, nth = 3 }`, and
+/// `direction = "request"` for the client's messages.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MessageDelaySpec {
     pub(crate) ms: u64,
     pub(crate) nth: Option<u64>,
+    pub(crate) direction: Option<Spanned<String>>,
 }
 
 /// `grpc_timeout = "strip"`, `{ at_most_ms = N }` or `{ factor = F }`.

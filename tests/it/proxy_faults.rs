@@ -458,3 +458,34 @@ async fn past_the_cap_on_active_faults_calls_pass_untouched() {
     client.say_hello(hello("Ada")).await.unwrap();
     assert_eq!(start.elapsed(), ms(1_000));
 }
+
+#[grpc_chaos::test]
+async fn a_request_message_is_held_on_its_way_upstream() {
+    let server = FakeServer::in_memory();
+    // The upstream answers with when (since the call began) each request arrived.
+    Stub::given(method(SAY_HELLO_CLIENT_STREAM))
+        .respond_with(Reply::handler(
+            |mut call: grpc_chaos::fake::CallHandle| async move {
+                let start = Instant::now();
+                let mut arrivals = Vec::new();
+                while call.next::<grpc_chaos::pb::HelloRequest>().await?.is_some() {
+                    arrivals.push(start.elapsed().as_millis().to_string());
+                }
+                call.send(&reply(&arrivals.join(","))).await;
+                Ok(())
+            },
+        ))
+        .mount(&server);
+    let fault = Fault::new().delay_request_messages(ms(300), Some(2));
+    let (_proxy, mut client) = through(&server, on(SAY_HELLO_CLIENT_STREAM, fault));
+    let start = Instant::now();
+    let names = tokio_stream::iter([hello("a"), hello("b"), hello("c")]);
+    let answer = client
+        .say_hello_client_stream(names)
+        .await
+        .unwrap()
+        .into_inner();
+    // The second is held 300 ms, and the third, behind it, with it.
+    assert_eq!(answer.message, "0,300,300");
+    assert_eq!(start.elapsed(), ms(300));
+}
