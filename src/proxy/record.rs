@@ -45,7 +45,7 @@ impl RecordedCall {
             .and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
         let message = headers
             .remove("grpc-message")
-            .map(|v| percent_decode(v.as_bytes()))
+            .map(|v| crate::metadata::decode_grpc_message(v.as_bytes()))
             .unwrap_or_default();
         for own in [
             "content-type",
@@ -57,30 +57,6 @@ impl RecordedCall {
         }
         code.map(|code| (code, message))
     }
-}
-
-/// `grpc-message` is percent-encoded on the wire.
-fn percent_decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            raw[i],
-            raw.get(i + 1).copied().and_then(hex),
-            raw.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, ..) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where recorded calls go.

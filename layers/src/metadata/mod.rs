@@ -32,6 +32,7 @@
 //! assert!(Metadata::pairs([("bad key", "x")]).is_err()); // an error, not a panic
 //! ```
 
+mod grpc_message;
 mod key;
 mod layer;
 mod value;
@@ -40,6 +41,7 @@ use std::fmt;
 
 use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
 
+pub use grpc_message::decode_grpc_message;
 pub use key::{normalize_key, normalize_retry_key, KeyError, RETRY_KEYS};
 pub use layer::{check_request_size, MetadataLimit, MetadataLimitLayer};
 pub use value::{ascii_value, decode_base64, decode_binary, encode_binary, ValueError};

@@ -79,7 +79,9 @@ impl CallLog {
             .and_then(|c| std::str::from_utf8(c).ok())
             .and_then(|c| c.parse::<i32>().ok());
         let status = Status(code_number);
-        let message = message.map(percent_decode).unwrap_or_default();
+        let message = message
+            .map(crate::metadata::decode_grpc_message)
+            .unwrap_or_default();
         // The message counts are known (and logged) only when messages are counted.
         let count = |n: &AtomicU64| self.messages.then(|| n.load(Ordering::Relaxed));
         tracing::info!(
@@ -160,30 +162,6 @@ pub(super) fn log_message(
         m.index(),
         m.len()
     );
-}
-
-/// A `grpc-message` as text: its `%XX` escapes decoded (invalid ones kept as they are).
-fn percent_decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            raw[i],
-            raw.get(i + 1).copied().and_then(hex),
-            raw.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A status code for the log: its name, or what the header held.
