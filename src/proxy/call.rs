@@ -23,6 +23,7 @@ use super::upstream::Link;
 use super::{ActiveFault, Shared};
 use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
 use crate::fake::CallRequest;
+use crate::metadata::check_request_size;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -73,6 +74,11 @@ async fn forward_call(
 ) -> Response<BodyKind> {
     let arrived = Instant::now();
     let (mut parts, body) = request.into_parts();
+    // What a gRPC server refuses anyway, answered as a status rather than HTTP 431 or a
+    // GOAWAY that would take the client's other calls with it.
+    if let Err(status) = check_request_size(&parts.headers, super::METADATA_LIMIT) {
+        return status_only(status);
+    }
     let timeout = parts
         .headers
         .get("grpc-timeout")

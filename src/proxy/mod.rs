@@ -6,7 +6,9 @@
 //! abort or a stream reset after N messages; metadata edits; a `grpc-timeout` stripped
 //! or shrunk on its way upstream; trailers dropped.
 //!
-//! The proxy enforces the client's deadline itself: when its `grpc-timeout` passes, the
+//! Request metadata over 16 KiB gets RESOURCE_EXHAUSTED from the proxy, the call alone
+//! (not HTTP 431, nor a GOAWAY that would end the client's other calls). The proxy
+//! enforces the client's deadline itself: when its `grpc-timeout` passes, the
 //! client gets DEADLINE_EXCEEDED (status 4) and the upstream call is cancelled. An
 //! upstream it cannot reach gives UNAVAILABLE; a stream the upstream resets gives the
 //! code the spec maps its HTTP/2 error code to (REFUSED_STREAM: UNAVAILABLE, CANCEL:
@@ -65,6 +67,12 @@ pub use record::RecordedCall;
 pub use upstream::Upstream;
 
 use upstream::Link;
+
+/// Request metadata over this gets RESOURCE_EXHAUSTED from the proxy (the limit HTTP/2
+/// servers such as tonic's apply by default).
+const METADATA_LIMIT: usize = 16 * 1024;
+/// The HTTP/2 header-list limit, raised so that oversized metadata reaches the check.
+const RAISED_HEADER_LIST_LIMIT: u32 = 1024 * 1024;
 
 /// What every connection of one proxy shares.
 pub(crate) struct Shared {
@@ -364,6 +372,7 @@ where
     });
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
+    builder.max_header_list_size(RAISED_HEADER_LIST_LIMIT);
     let mut draining = shared.draining.subscribe();
     shared.connections.fetch_add(1, Ordering::SeqCst);
     let open = Arc::clone(shared);

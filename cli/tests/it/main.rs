@@ -7,6 +7,7 @@
 mod support;
 
 mod export;
+mod proxy_bad_input;
 mod proxy_cli;
 mod raw_client;
 mod served;

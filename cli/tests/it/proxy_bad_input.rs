@@ -1,0 +1,95 @@
+//! Bad input from the client, sent through `grpc-chaos proxy` to `grpc-chaos serve` with
+//! a bare HTTP/2 client: each case ends that call with a defined status, and the proxy
+//! answers the next call.
+
+use bytes::{BufMut, BytesMut};
+use prost::Message as _;
+
+use crate::raw_client;
+use crate::served::Served;
+use crate::support::*;
+
+fn prefix(flag: u8, len: u32, body: &[u8]) -> bytes::Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_u8(flag);
+    buf.put_u32(len);
+    buf.put_slice(body);
+    buf.freeze()
+}
+
+/// What the case is, extra headers, the raw body, and the status it must get.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
+
+async fn still_answers(proxy: &Served) {
+    let ok = raw_client::call(
+        &proxy.addr,
+        SAY_HELLO,
+        &[],
+        &hello("Ada").encode_to_vec(),
+        true,
+    )
+    .await;
+    assert_eq!(ok.grpc_status(), Some(0), "{ok:?}");
+}
+
+#[grpc_chaos::test(paused = false)]
+async fn bad_requests_get_their_status_through_the_proxy_and_it_stays_up() {
+    let server = Served::start(&[]).await;
+    let proxy = Served::start_proxy(&server.addr, &[]).await;
+    let big = "a".repeat(20 * 1024);
+    let huge = "a".repeat(100 * 1024);
+    let cases: Vec<Case> = vec![
+        (
+            "a length prefix longer than the body",
+            vec![],
+            prefix(0, 100, b"abc"),
+            13,
+        ),
+        (
+            "compressed without grpc-encoding",
+            vec![],
+            prefix(1, 3, b"abc"),
+            13,
+        ),
+        (
+            "a message that is not the method's type",
+            vec![],
+            raw_client::frame(&[0xff, 0xff]),
+            13,
+        ),
+        (
+            "20 KB of metadata",
+            vec![("x-big", big.as_str())],
+            raw_client::frame(&[]),
+            8,
+        ),
+        (
+            "100 KB of metadata",
+            vec![("x-huge", huge.as_str())],
+            raw_client::frame(&[]),
+            8,
+        ),
+    ];
+    for (what, headers, body, status) in cases {
+        let response = raw_client::call_raw(&proxy.addr, SAY_HELLO, &headers, body, true).await;
+        assert_eq!(response.grpc_status(), Some(status), "{what}: {response:?}");
+        still_answers(&proxy).await;
+    }
+
+    // Half a message, then the socket goes.
+    let tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let task = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{}{SAY_HELLO}", proxy.addr))
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let (_response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(prefix(0, 100, b"abc"), false).unwrap();
+    tokio::task::yield_now().await;
+    task.abort();
+    drop(send);
+    drop(client);
+    still_answers(&proxy).await;
+}
