@@ -138,7 +138,11 @@ async fn forward_call(
             TimeoutEdit::Scale(factor) => set_timeout(&mut parts.headers, left.mul_f64(factor)),
         }
     }
-    let method = parts.uri.path().to_string();
+    // What the recorder needs, copied only when it records.
+    let method = shared
+        .recorder
+        .as_ref()
+        .map(|_| parts.uri.path().to_string());
     let tap = shared
         .recorder
         .is_some()
@@ -185,7 +189,7 @@ async fn forward_call(
             tap,
             last: Instant::now(),
             call: RecordedCall {
-                method,
+                method: method.unwrap_or_default(),
                 headers_after: sent_at.elapsed(),
                 headers,
                 status,
