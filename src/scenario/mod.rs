@@ -1,4 +1,7 @@
-//! Scenario files: stubs written in TOML or JSON, for `grpc-chaos serve --scenario FILE`.
+//! Scenario files: stubs written in TOML or JSON, for `grpc-chaos serve --scenario FILE`,
+//! and beside them `[[health]]` statuses ([`HealthChange`]) and `[[fault]]` rules for
+//! `grpc-chaos proxy` ([`FaultRule`]; the keys are listed at
+//! [`Scenario::take_faults`]).
 //!
 //! Anything a [`Stub`] can express can be written in a file. A message is written with
 //! one of these keys, the same on the match side, at the reply level and in each entry of
@@ -264,8 +267,32 @@ impl Scenario {
         record::stub_text(call, redact)
     }
 
-    /// The file's `[[fault]]` rules, in order, for a [`Proxy`](crate::proxy::Proxy) (see
-    /// the [`proxy`](crate::proxy) module for the keys).
+    /// The file's `[[fault]]` rules, in order, for a [`Proxy`](crate::proxy::Proxy). The
+    /// first rule that picks a call applies. Every key is optional:
+    ///
+    /// ```toml
+    /// [[fault]]
+    /// name = "slow and flaky inventory"
+    /// method = "/shop.Inventory/GetItem"     # or service = "shop.Inventory"; neither: every call
+    /// match = { metadata = { "x-tenant" = "blue" } }   # the stub matchers on metadata and deadline
+    /// percentage = 30                        # of the matching calls, seeded by --seed
+    /// delay_ms = 200                         # before forwarding
+    /// response_delay_ms = 100                # before the response headers go down
+    /// message_delay = { ms = 50, nth = 3 }   # response message 3 (every one without nth);
+    ///                                        # direction = "request" for the client's messages
+    /// abort_after = 2                        # response messages, then `status` (UNAVAILABLE if none)
+    /// status = { code = "UNAVAILABLE", message = "injected" }   # alone: answered without the upstream
+    /// reset_after = 1                        # response messages, then RST_STREAM with `reset`
+    /// reset = "REFUSED_STREAM"               # CANCEL when left out
+    /// grpc_timeout = { at_most_ms = 100 }    # or "strip", or { factor = 0.5 }
+    /// request_headers = { set = { "x-canary" = "1" }, remove = ["x-debug"] }
+    /// response_headers = { set_bin = { "trace-bin" = "AAEC" } }
+    /// response_trailers = { remove = ["x-cost"] }
+    /// drop_trailers = true
+    /// bandwidth_bytes_per_second = 1024      # the response, paced
+    /// slice_bytes = 3                        # each response DATA frame cut into 3-byte frames
+    /// drop_connection = true                 # the client's whole connection, after any delay
+    /// ```
     ///
     /// ```
     /// let text = "[[fault]]\nmethod = \"/pb.Greeter/SayHello\"\ndelay_ms = 200\n";
