@@ -2,20 +2,11 @@
 //! a bare HTTP/2 client: each case ends that call with a defined status, and the proxy
 //! answers the next call.
 
-use bytes::{BufMut, BytesMut};
 use prost::Message as _;
 
-use crate::raw_client;
+use crate::raw_client::{self, prefix};
 use crate::served::Served;
 use crate::support::*;
-
-fn prefix(flag: u8, len: u32, body: &[u8]) -> bytes::Bytes {
-    let mut buf = BytesMut::new();
-    buf.put_u8(flag);
-    buf.put_u32(len);
-    buf.put_slice(body);
-    buf.freeze()
-}
 
 /// What the case is, extra headers, the raw body, and the status it must get.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
@@ -77,19 +68,6 @@ async fn bad_requests_get_their_status_through_the_proxy_and_it_stays_up() {
     }
 
     // Half a message, then the socket goes.
-    let tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
-    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
-    let task = tokio::spawn(connection);
-    let mut client = client.ready().await.unwrap();
-    let request = http::Request::post(format!("http://{}{SAY_HELLO}", proxy.addr))
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap();
-    let (_response, mut send) = client.send_request(request, false).unwrap();
-    send.send_data(prefix(0, 100, b"abc"), false).unwrap();
-    tokio::task::yield_now().await;
-    task.abort();
-    drop(send);
-    drop(client);
+    raw_client::abandon_mid_frame(&proxy.addr, SAY_HELLO).await;
     still_answers(&proxy).await;
 }

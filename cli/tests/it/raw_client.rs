@@ -25,11 +25,33 @@ impl RawResponse {
 }
 
 pub fn frame(message: &[u8]) -> Bytes {
+    prefix(0, message.len() as u32, message)
+}
+
+/// A message prefix saying whatever it is told (flag and length), then `body`.
+pub fn prefix(flag: u8, len: u32, body: &[u8]) -> Bytes {
     let mut buf = BytesMut::new();
-    buf.put_u8(0);
-    buf.put_u32(message.len() as u32);
-    buf.put_slice(message);
+    buf.put_u8(flag);
+    buf.put_u32(len);
+    buf.put_slice(body);
     buf.freeze()
+}
+
+/// Sends half a message to `path` (the prefix promises 100 bytes, 3 arrive), then drops
+/// the connection.
+pub async fn abandon_mid_frame(addr: &str, path: &str) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let task = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let (_response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(prefix(0, 100, b"abc"), false).unwrap();
+    tokio::task::yield_now().await;
+    task.abort();
 }
 
 /// Sends one request message with these headers over TCP to `addr`, half-closing or

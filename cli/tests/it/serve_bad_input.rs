@@ -1,10 +1,9 @@
 //! Bad input from the wire, sent to `grpc-chaos serve` with a bare HTTP/2 client: each
 //! case gets a defined answer, and the server answers the next call.
 
-use bytes::{BufMut, BytesMut};
 use prost::Message as _;
 
-use crate::raw_client;
+use crate::raw_client::{self, prefix};
 use crate::served::Served;
 use crate::support::*;
 
@@ -24,14 +23,6 @@ async fn still_answers(served: &Served) {
 
 /// What the case is, the path, extra headers, the raw body, and the status it must get.
 type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
-
-fn prefix(compressed: u8, len: u32, body: &[u8]) -> bytes::Bytes {
-    let mut buf = BytesMut::new();
-    buf.put_u8(compressed);
-    buf.put_u32(len);
-    buf.put_slice(body);
-    buf.freeze()
-}
 
 #[grpc_chaos::test(paused = false)]
 async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
@@ -115,22 +106,7 @@ async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
 #[grpc_chaos::test(paused = false)]
 async fn an_abrupt_close_mid_frame_leaves_the_server_up() {
     let served = Served::start(&[]).await;
-    let tcp = tokio::net::TcpStream::connect(&served.addr).await.unwrap();
-    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
-    let task = tokio::spawn(connection);
-    let mut client = client.ready().await.unwrap();
-    let request = http::Request::post(format!("http://{}{SAY_HELLO}", served.addr))
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap();
-    let (_response, mut send) = client.send_request(request, false).unwrap();
-    // Half a message: the prefix promises 100 bytes, 3 arrive, then the socket goes.
-    send.send_data(prefix(0, 100, b"abc"), false).unwrap();
-    tokio::task::yield_now().await;
-    task.abort();
-    drop(send);
-    drop(client);
-
+    raw_client::abandon_mid_frame(&served.addr, SAY_HELLO).await;
     still_answers(&served).await;
 }
 
