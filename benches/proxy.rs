@@ -1,6 +1,7 @@
 //! The pass-through proxy against calling the same fake directly, in process on one
 //! current-thread runtime, paired: a unary round trip, and a server stream of 10,000
-//! messages (read as messages per second).
+//! messages (read as messages per second), first in memory, then over TCP loopback
+//! (the fake and the proxy each on 127.0.0.1).
 
 use grpc_chaos::bench::{pair, DEFAULT_MESSAGES_PER_ROUND, DEFAULT_ROUNDS};
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
@@ -16,8 +17,24 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    for loopback in [false, true] {
+        measure(&rt, loopback);
+    }
+}
+
+fn measure(rt: &tokio::runtime::Runtime, loopback: bool) {
+    let over = if loopback {
+        "over loopback"
+    } else {
+        "in memory"
+    };
     let (_server, _proxy, mut direct, mut proxied) = rt.block_on(async {
-        let server = FakeServer::builder().journal_limit(1024).in_memory();
+        let builder = FakeServer::builder().journal_limit(1024);
+        let server = if loopback {
+            builder.start().await
+        } else {
+            builder.in_memory()
+        };
         Stub::given(method("/pb.Greeter/SayHello"))
             .respond_with(Reply::message(&HelloReply {
                 message: "hi".into(),
@@ -31,7 +48,14 @@ fn main() {
         Stub::given(method("/pb.Greeter/SayHelloStream"))
             .respond_with(Reply::messages(&many))
             .mount(&server);
-        let proxy = Proxy::builder(Upstream::fake(&server)).in_memory();
+        let proxy = if loopback {
+            Proxy::builder(Upstream::fake(&server))
+                .start_on("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap()
+        } else {
+            Proxy::builder(Upstream::fake(&server)).in_memory()
+        };
         let direct = GreeterClient::new(server.channel());
         let proxied = GreeterClient::new(proxy.channel());
         (server, proxy, direct, proxied)
@@ -47,7 +71,7 @@ fn main() {
         || unary(&mut direct),
         || unary(&mut proxied),
     );
-    println!("paired unary through the proxy vs direct: {paired}");
+    println!("paired unary through the proxy vs direct, {over}: {paired}");
 
     let stream = |client: &mut GreeterClient<Channel>| {
         rt.block_on(async {
@@ -70,5 +94,5 @@ fn main() {
         || stream(&mut direct),
         || stream(&mut proxied),
     );
-    println!("paired stream of {STREAM} through the proxy vs direct: {paired}");
+    println!("paired stream of {STREAM} through the proxy vs direct, {over}: {paired}");
 }
