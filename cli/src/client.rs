@@ -23,7 +23,7 @@ use crate::CliError;
 /// let Command::Verify(args) = cli.command else { unreachable!() };
 /// assert_eq!(args.session.as_deref(), Some("t1"));
 /// ```
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[non_exhaustive]
 pub struct AdminArgs {
     /// The server: `host:port` or `http://host:port`.
@@ -103,11 +103,7 @@ impl Admin {
             .map_err(|e| failed(&format!("cannot reach {}", args.addr), e))?;
         Ok(Self {
             client: AdminClient::new(channel),
-            args: AdminArgs {
-                addr: args.addr.clone(),
-                admin_token: args.admin_token.clone(),
-                session: args.session.clone(),
-            },
+            args: args.clone(),
         })
     }
 

@@ -5,8 +5,28 @@
 
 use std::time::Duration;
 
-use grpc_chaos::scenario::{HeaderMatch, MeshRule, PathMatch};
+use grpc_chaos::scenario::{HeaderMatch, MeshRule, PathMatch, Scenario};
 use serde_json::{json, Map, Value};
+
+use crate::{CliError, ExportArgs, Mesh};
+
+/// `grpc-chaos export`: the rules on stdout, what is left out on stderr.
+///
+/// # Errors
+/// A scenario file that cannot be read or is malformed (exit code 2).
+pub(crate) fn run(args: &ExportArgs) -> Result<(), CliError> {
+    let scenario = Scenario::load(&args.file, 0).map_err(CliError::Input)?;
+    let rules = scenario.mesh_rules();
+    for line in left_out(rules) {
+        eprintln!("grpc-chaos export: {line}");
+    }
+    let config = match args.mesh {
+        Mesh::Istio => istio(rules, &args.host, &args.name),
+        Mesh::Envoy => envoy(rules, &args.host, &args.name),
+    };
+    println!("{config:#}");
+    Ok(())
+}
 
 /// The status code's canonical name (`UNAVAILABLE`), as Istio writes `grpcStatus`.
 fn code_name(code: tonic::Code) -> String {

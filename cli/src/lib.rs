@@ -327,30 +327,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::Input)?;
             serve::serve(&args, schema, scenarios).await
         }
-        Command::Proxy(args) => {
-            let mut rules = Vec::new();
-            for path in &args.scenarios {
-                let mut scenario = Scenario::load(path, args.seed).map_err(CliError::Input)?;
-                if !scenario.is_empty() {
-                    tracing::warn!(file = %path.display(), "the proxy ignores [[stub]] tables; serve them with `grpc-chaos serve`");
-                }
-                rules.extend(scenario.take_faults());
-            }
-            proxy::proxy(&args, rules).await
-        }
-        Command::Export(args) => {
-            let scenario = Scenario::load(&args.file, 0).map_err(CliError::Input)?;
-            let rules = scenario.mesh_rules();
-            for line in export::left_out(rules) {
-                eprintln!("grpc-chaos export: {line}");
-            }
-            let config = match args.mesh {
-                Mesh::Istio => export::istio(rules, &args.host, &args.name),
-                Mesh::Envoy => export::envoy(rules, &args.host, &args.name),
-            };
-            println!("{config:#}");
-            Ok(())
-        }
+        Command::Proxy(args) => proxy::run(&args).await,
+        Command::Export(args) => export::run(&args),
         Command::Mount(args) => client::mount(&args).await,
         Command::Calls(args) => client::calls(&args).await,
         Command::Verify(args) => client::verify(&args).await,

@@ -45,8 +45,25 @@ fn recorder(
     })
 }
 
+/// Reads the `[[fault]]` rules of every `--scenario`, then forwards until SIGINT or
+/// SIGTERM and drains.
+pub(crate) async fn run(args: &ProxyArgs) -> Result<(), CliError> {
+    let mut rules = Vec::new();
+    for path in &args.scenarios {
+        let mut scenario = Scenario::load(path, args.seed).map_err(CliError::Input)?;
+        if !scenario.is_empty() {
+            tracing::warn!(
+                file = %path.display(),
+                "the proxy ignores [[stub]] tables; serve them with `grpc-chaos serve`"
+            );
+        }
+        rules.extend(scenario.take_faults());
+    }
+    proxy(args, rules).await
+}
+
 /// Forwards until SIGINT or SIGTERM, then drains.
-pub(crate) async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(), CliError> {
+async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(), CliError> {
     let upstream = resolve(&args.upstream).await?;
     let shutdown = shutdown_signal()?;
     let rule_count = rules.len();

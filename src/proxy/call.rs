@@ -15,12 +15,13 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::fault::{Fault, TimeoutEdit};
 use super::record::{FirstMessage, RecordedCall, RequestBody, RequestDelay, Sink};
 use super::upstream::Link;
 use super::{ActiveFault, Shared};
+use crate::connection::status_from_error;
 use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
 use crate::fake::CallRequest;
 use crate::metadata::check_request_size;
@@ -63,6 +64,7 @@ impl Drop for Live {
         self.0
             .live
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.ended.notify_waiters();
     }
 }
 
@@ -162,7 +164,7 @@ async fn forward_call(
         sender
             .send_request(Request::from_parts(parts, body))
             .await
-            .map_err(|e| status_of(&e))
+            .map_err(status_of)
     };
     let response = match deadline {
         Some(d) => tokio::select! {
@@ -232,27 +234,11 @@ fn status_trailers(status: &Status) -> HeaderMap {
     trailers
 }
 
-/// The status a client reads for an upstream failure, as the spec maps it: a stream
-/// reset by its HTTP/2 code, anything else (a lost connection) UNAVAILABLE.
-fn status_of(error: &(dyn std::error::Error + 'static)) -> Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(reason) = e.downcast_ref::<h2::Error>().and_then(h2::Error::reason) {
-            let code = match reason {
-                h2::Reason::REFUSED_STREAM => Code::Unavailable,
-                h2::Reason::CANCEL => Code::Cancelled,
-                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
-                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
-                _ => Code::Internal,
-            };
-            return Status::new(
-                code,
-                format!("grpc-chaos proxy: upstream reset the stream: {reason}"),
-            );
-        }
-        source = e.source();
-    }
-    Status::unavailable(format!("grpc-chaos proxy: upstream failed: {error}"))
+/// The status a client reads for an upstream failure: the layers' one rule (a lost
+/// connection is UNAVAILABLE; a stream reset gets the code tonic maps its HTTP/2 error
+/// code to, as the spec says).
+fn status_of(error: hyper::Error) -> Status {
+    status_from_error(Box::new(error))
 }
 
 /// Passes the upstream body down, applying the fault message by message and ending the
@@ -289,7 +275,7 @@ async fn pump(
                 return;
             }
             Some(Err(e)) => {
-                let status = status_of(&e);
+                let status = status_of(e);
                 let _ = out
                     .send(Ok(Frame::trailers(status_trailers(&status))))
                     .await;

@@ -250,15 +250,15 @@ impl Fault {
     /// Whether it does anything at all (a rule whose fault does nothing does not count
     /// against the cap on active faults).
     pub(crate) fn is_active(&self) -> bool {
-        self.delay.is_some()
+        // `leaves_body` covers every fault on the response body.
+        !self.leaves_body()
+            || self.delay.is_some()
             || self.response_delay.is_some()
             || self.request_message_delay.is_some()
             || self.answer.is_some()
-            || self.counts_messages()
             || self.timeout.is_some()
             || !self.request_headers.is_empty()
             || !self.response_headers.is_empty()
-            || !self.leaves_body()
             || self.drop_connection
     }
 }

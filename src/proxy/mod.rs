@@ -55,7 +55,7 @@ use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
 use tonic::transport::{Channel, Endpoint};
 
@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     max_active_faults: Option<usize>,
     /// Downstream connections open.
     connections: AtomicUsize,
+    /// Told each time a call or a connection ends.
+    ended: Notify,
 }
 
 impl Shared {
@@ -201,6 +203,7 @@ impl ProxyBuilder {
             tasks: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            ended: Notify::new(),
             active_faults: Arc::new(AtomicUsize::new(0)),
             max_active_faults: self.max_active_faults,
         })
@@ -286,6 +289,21 @@ impl Proxy {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Waits until no call is in flight and no downstream connection is open (the
+    /// clients have gone), on the tokio clock.
+    pub async fn wait_for_idle(&self) {
+        loop {
+            let ended = self.shared.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the counts are read, so an end in between is not missed.
+            ended.as_mut().enable();
+            if self.live_calls() == 0 && self.open_connections() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+
     /// A channel to the proxy: in memory, or to its TCP address.
     pub fn channel(&self) -> Channel {
         match self.addr {
@@ -356,6 +374,7 @@ struct Open(Arc<Shared>);
 impl Drop for Open {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.notify_waiters();
     }
 }
 

@@ -38,19 +38,16 @@ pub(super) fn compile(schema: &Schema, file: &str, text: &str, seed: u64) -> Bui
     } else {
         std::borrow::Cow::Borrowed(text)
     };
+    let error = |e: toml::de::Error| ScenarioError::in_text(file, text, e.span(), e.message());
+    let spec: FileSpec = toml::from_str(&source).map_err(error)?;
+    // The same text with every position kept, for the tables of message fields.
+    let doc = DeTable::parse(&source).map_err(error)?;
+    let (span, table) = (doc.span(), doc.into_inner());
     let ctx = Ctx {
         file,
         text,
-        doc: Spanned::new(0..0, DeValue::Boolean(false)),
-        schema,
-    };
-    let spec: FileSpec = toml::from_str(&source).map_err(|e| ctx.error(e.span(), e.message()))?;
-    // The same text with every position kept, for the tables of message fields.
-    let doc = DeTable::parse(&source).map_err(|e| ctx.error(e.span(), e.message()))?;
-    let (span, table) = (doc.span(), doc.into_inner());
-    let ctx = Ctx {
         doc: Spanned::new(span, DeValue::Table(table)),
-        ..ctx
+        schema,
     };
     let stubs = spec
         .stub

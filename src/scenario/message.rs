@@ -11,9 +11,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use prost_reflect::{
-    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
-};
+use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Value};
 use toml::de::{DeValue, ValueDeserializer};
 use toml::Spanned;
 
@@ -179,13 +177,9 @@ fn holds(received: &DynamicMessage, expected: &DynamicMessage, listed: &Listed) 
                 (Value::Message(r), Value::Message(e)) => holds(r, e, inner),
                 _ => false,
             },
-            None => same_field(received, expected, &field),
+            None => received.get_field(&field) == expected.get_field(&field),
         }
     })
-}
-
-fn same_field(a: &DynamicMessage, b: &DynamicMessage, field: &FieldDescriptor) -> bool {
-    a.get_field(field) == b.get_field(field)
 }
 
 /// A message in the protobuf JSON mapping, as failure messages show it.

@@ -201,11 +201,14 @@ async fn ten_thousand_streams_through_seeded_faults_and_cancels() {
         );
     }
     // Nothing is left behind: every call and every connection is gone.
-    for _ in 0..200 {
-        if proxy.live_calls() == 0 && proxy.open_connections() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), proxy.wait_for_idle())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} calls and {} connections still open",
+                proxy.live_calls(),
+                proxy.open_connections()
+            )
+        });
     assert_eq!((proxy.live_calls(), proxy.open_connections()), (0, 0));
 }

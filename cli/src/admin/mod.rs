@@ -79,6 +79,13 @@ struct Mounted {
     guard: StubGuard,
 }
 
+impl Mounted {
+    /// Whether a request of `session` sees this stub (every session does when empty).
+    fn in_session(&self, session: &str) -> bool {
+        session.is_empty() || self.session == session
+    }
+}
+
 /// The session a request is scoped to; empty for none.
 fn session_of<T>(request: &Request<T>) -> String {
     request
@@ -95,7 +102,7 @@ fn scenario_name(body: &pb::MountRequest) -> Result<String, Status> {
     let name = if body.name.is_empty() {
         "admin"
     } else {
-        body.name.as_str()
+        &body.name
     };
     let json = match body.format.as_str() {
         "" => name.ends_with(".json"),
@@ -104,15 +111,14 @@ fn scenario_name(body: &pb::MountRequest) -> Result<String, Status> {
         other => {
             return Err(Status::invalid_argument(format!(
                 "format {other:?}: expected \"toml\" or \"json\""
-            )))
+            )));
         }
     };
-    Ok(match (json, name.ends_with(".json")) {
-        (true, true) => name.to_string(),
-        (true, false) => format!("{name}.json"),
-        (false, true) => format!("{name}.toml"),
-        (false, false) if name.ends_with(".toml") => name.to_string(),
-        (false, false) => format!("{name}.toml"),
+    let extension = if json { ".json" } else { ".toml" };
+    Ok(if name.ends_with(extension) {
+        name.to_string()
+    } else {
+        format!("{name}{extension}")
     })
 }
 
@@ -167,6 +173,19 @@ impl AdminApi {
     fn mounted(&self) -> MutexGuard<'_, Vec<Mounted>> {
         self.inner.mounted.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Unmounts (without verifying) the API's stubs `pick` chooses; how many.
+    fn unmount_where(&self, pick: impl Fn(&Mounted) -> bool) -> u32 {
+        let gone: Vec<Mounted> = {
+            let mut mounted = self.mounted();
+            let (gone, kept) = std::mem::take(&mut *mounted).into_iter().partition(pick);
+            *mounted = kept;
+            gone
+        };
+        let count = gone.len() as u32;
+        gone.into_iter().for_each(|m| m.guard.unmount());
+        count
+    }
 }
 
 type CallStream = Pin<Box<dyn Stream<Item = Result<pb::Call, Status>> + Send>>;
@@ -216,7 +235,7 @@ impl pb::admin_server::Admin for AdminApi {
         let stubs = self
             .mounted()
             .iter()
-            .filter(|m| session.is_empty() || m.session == session)
+            .filter(|m| m.in_session(&session))
             .map(|m| pb::Stub {
                 id: m.id.clone(),
                 label: m.guard.label(),
@@ -233,14 +252,7 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::UnmountResponse>, Status> {
         let session = self.admit(&request)?;
         let ids = request.into_inner().stub_ids;
-        let mut mounted = self.mounted();
-        let (gone, kept): (Vec<Mounted>, Vec<Mounted>) = std::mem::take(&mut *mounted)
-            .into_iter()
-            .partition(|m| ids.contains(&m.id) && (session.is_empty() || m.session == session));
-        *mounted = kept;
-        drop(mounted);
-        let unmounted = gone.len() as u32;
-        gone.into_iter().for_each(|m| m.guard.unmount());
+        let unmounted = self.unmount_where(|m| ids.contains(&m.id) && m.in_session(&session));
         Ok(Response::new(pb::UnmountResponse { unmounted }))
     }
 
@@ -250,14 +262,7 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::ResetResponse>, Status> {
         let server = self.server()?;
         let session = self.admit(&request)?;
-        let mut mounted = self.mounted();
-        let (gone, kept): (Vec<Mounted>, Vec<Mounted>) = std::mem::take(&mut *mounted)
-            .into_iter()
-            .partition(|m| session.is_empty() || m.session == session);
-        *mounted = kept;
-        drop(mounted);
-        let stubs_unmounted = gone.len() as u32;
-        gone.into_iter().for_each(|m| m.guard.unmount());
+        let stubs_unmounted = self.unmount_where(|m| m.in_session(&session));
         server.clear_received_calls_where(|call| in_session(call, &session));
         Ok(Response::new(pb::ResetResponse { stubs_unmounted }))
     }
@@ -331,7 +336,7 @@ impl pb::admin_server::Admin for AdminApi {
             let mounted = self.mounted();
             let guards: Vec<&StubGuard> = mounted
                 .iter()
-                .filter(|m| m.session == session)
+                .filter(|m| m.in_session(&session))
                 .map(|m| &m.guard)
                 .collect();
             server.try_verify_only(&guards)

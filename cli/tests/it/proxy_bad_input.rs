@@ -2,26 +2,12 @@
 //! a bare HTTP/2 client: each case ends that call with a defined status, and the proxy
 //! answers the next call.
 
-use prost::Message as _;
-
 use crate::raw_client::{self, prefix};
 use crate::served::Served;
 use crate::support::*;
 
 /// What the case is, extra headers, the raw body, and the status it must get.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
-
-async fn still_answers(proxy: &Served) {
-    let ok = raw_client::call(
-        &proxy.addr,
-        SAY_HELLO,
-        &[],
-        &hello("Ada").encode_to_vec(),
-        true,
-    )
-    .await;
-    assert_eq!(ok.grpc_status(), Some(0), "{ok:?}");
-}
 
 #[grpc_chaos::test(paused = false)]
 async fn bad_requests_get_their_status_through_the_proxy_and_it_stays_up() {
@@ -64,10 +50,10 @@ async fn bad_requests_get_their_status_through_the_proxy_and_it_stays_up() {
     for (what, headers, body, status) in cases {
         let response = raw_client::call_raw(&proxy.addr, SAY_HELLO, &headers, body, true).await;
         assert_eq!(response.grpc_status(), Some(status), "{what}: {response:?}");
-        still_answers(&proxy).await;
+        raw_client::still_answers(&proxy.addr).await;
     }
 
     // Half a message, then the socket goes.
     raw_client::abandon_mid_frame(&proxy.addr, SAY_HELLO).await;
-    still_answers(&proxy).await;
+    raw_client::still_answers(&proxy.addr).await;
 }

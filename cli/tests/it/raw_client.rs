@@ -37,6 +37,16 @@ pub fn prefix(flag: u8, len: u32, body: &[u8]) -> Bytes {
     buf.freeze()
 }
 
+/// Asserts that the server at `addr` still answers a good SayHello, on a fresh
+/// connection.
+pub async fn still_answers(addr: &str) {
+    use prost::Message as _;
+    let hello = crate::support::hello("Ada").encode_to_vec();
+    let ok = call(addr, crate::support::SAY_HELLO, &[], &hello, true).await;
+    assert_eq!(ok.grpc_status(), Some(0), "{ok:?}");
+    assert_eq!(ok.messages.len(), 1);
+}
+
 /// Sends half a message to `path` (the prefix promises 100 bytes, 3 arrive), then drops
 /// the connection.
 pub async fn abandon_mid_frame(addr: &str, path: &str) {

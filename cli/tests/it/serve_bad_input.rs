@@ -7,20 +7,6 @@ use crate::raw_client::{self, prefix};
 use crate::served::Served;
 use crate::support::*;
 
-/// The server still answers a good call, on a fresh connection.
-async fn still_answers(served: &Served) {
-    let ok = raw_client::call(
-        &served.addr,
-        SAY_HELLO,
-        &[],
-        &hello("Ada").encode_to_vec(),
-        true,
-    )
-    .await;
-    assert_eq!(ok.grpc_status(), Some(0), "{ok:?}");
-    assert_eq!(ok.messages.len(), 1);
-}
-
 /// What the case is, the path, extra headers, the raw body, and the status it must get.
 type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, bytes::Bytes, u32);
 
@@ -99,7 +85,7 @@ async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
     for (what, path, headers, body, status) in cases {
         let response = raw_client::call_raw(&served.addr, path, &headers, body, true).await;
         assert_eq!(response.grpc_status(), Some(status), "{what}: {response:?}");
-        still_answers(&served).await;
+        raw_client::still_answers(&served.addr).await;
     }
 }
 
@@ -107,7 +93,7 @@ async fn each_bad_request_gets_its_status_and_the_server_stays_up() {
 async fn an_abrupt_close_mid_frame_leaves_the_server_up() {
     let served = Served::start(&[]).await;
     raw_client::abandon_mid_frame(&served.addr, SAY_HELLO).await;
-    still_answers(&served).await;
+    raw_client::still_answers(&served.addr).await;
 }
 
 #[grpc_chaos::test(paused = false)]
@@ -120,5 +106,5 @@ async fn an_uppercase_header_name_is_a_protocol_error_and_other_connections_go_o
     // error, GOAWAY(PROTOCOL_ERROR = 1), so the call never reaches the fake; every other
     // connection goes on.
     assert_eq!(answer, raw_client::FrameAnswer::GoAway(1));
-    still_answers(&served).await;
+    raw_client::still_answers(&served.addr).await;
 }
