@@ -184,10 +184,16 @@ pub async fn calls(args: &CallsArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    println!(
+    // A proxy's calls say where their time went, and which fault they got.
+    let proxied = calls.iter().any(|c| c.proxied.is_some());
+    let mut header = format!(
         "{:>10}  {:<48} {:<12} {:<40} {:>9}",
         "arrived", "method", "grpc-timeout", "ending", "took"
     );
+    if proxied {
+        header.push_str(&format!("  {:>9} {:>9}  fault", "upstream", "injected"));
+    }
+    println!("{}", header.trim_end());
     for call in calls {
         let arrived = call.arrived_at.map(seconds).unwrap_or(0.0);
         let ending = call.ending.unwrap_or_default();
@@ -200,7 +206,7 @@ pub async fn calls(args: &CallsArgs) -> Result<(), CliError> {
         } else {
             call.grpc_timeout
         };
-        println!(
+        let mut line = format!(
             "{:>10}  {:<48} {:<12} {:<40} {:>9}",
             format!("+{arrived:.3}s"),
             call.method,
@@ -208,6 +214,21 @@ pub async fn calls(args: &CallsArgs) -> Result<(), CliError> {
             describe(&ending),
             took
         );
+        if let Some(hop) = call.proxied {
+            let secs =
+                |d: Option<prost_types::Duration>| format!("{:.3}s", d.map(seconds).unwrap_or(0.0));
+            let fault = if hop.rule.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{}: {}", hop.rule, hop.fault)
+            };
+            line.push_str(&format!(
+                "  {:>9} {:>9}  {fault}",
+                secs(hop.upstream_time),
+                secs(hop.injected_time)
+            ));
+        }
+        println!("{}", line.trim_end());
     }
     Ok(())
 }
@@ -232,6 +253,7 @@ fn describe(ending: &pb::Ending) -> String {
             ending.requests_received, ending.responses_sent
         ),
         Kind::Reset => format!("reset {}", ending.reset_reason),
+        Kind::NoStatus => "no status".to_string(),
         Kind::InProgress | Kind::Unspecified => "in progress".to_string(),
     }
 }

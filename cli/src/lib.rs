@@ -84,7 +84,7 @@ pub enum Command {
 /// use clap::Parser;
 /// use grpc_chaos_cli::{Cli, Command};
 /// let Command::Serve(args) = Cli::parse_from(["grpc-chaos", "serve"]).command else { unreachable!() };
-/// assert_eq!(args.journal_bytes, 64 << 20);
+/// assert_eq!(args.journal.journal_bytes, 64 << 20);
 /// assert_eq!(args.max_connections, 1000);
 /// ```
 #[derive(Debug, clap::Args)]
@@ -100,31 +100,15 @@ pub struct ServeArgs {
     /// built-ins.
     #[arg(long = "scenario", value_name = "FILE")]
     pub scenarios: Vec<PathBuf>,
-    /// A `.proto` file whose services to serve (repeatable): scenario files write their
-    /// messages as tables. Compiled at start-up with protox; no `protoc` needed.
-    #[arg(long = "proto", value_name = "FILE")]
-    pub protos: Vec<PathBuf>,
-    /// An include root for `--proto` files and their imports (repeatable); by default
-    /// each file's own folder.
-    #[arg(long = "proto-path", value_name = "DIR")]
-    pub proto_paths: Vec<PathBuf>,
-    /// A binary `FileDescriptorSet` whose services to serve (repeatable), as `protoc
-    /// --include_imports -o FILE` writes it.
-    #[arg(long = "descriptor-set", value_name = "FILE")]
-    pub descriptor_sets: Vec<PathBuf>,
+    /// The user's protos.
+    #[command(flatten)]
+    pub protos: ProtoArgs,
     /// Seeds every `chance` reply of the scenarios, so a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The journal keeps the latest this many calls.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub journal_calls: usize,
-    /// The journal keeps at most this many bytes of messages, all calls together; the
-    /// oldest calls go first.
-    #[arg(long, default_value = "64MiB", value_parser = units::size, value_name = "SIZE")]
-    pub journal_bytes: usize,
-    /// The journal keeps at most the first this many bytes of each message, and its size.
-    #[arg(long, default_value = "256KiB", value_parser = units::size, value_name = "SIZE")]
-    pub journal_message_bytes: usize,
+    /// What the journal keeps.
+    #[command(flatten)]
+    pub journal: JournalArgs,
     /// A connection that has not sent the HTTP/2 preface this long after opening is
     /// closed.
     #[arg(long, default_value = "10s", value_parser = units::duration, value_name = "DURATION")]
@@ -143,6 +127,69 @@ pub struct ServeArgs {
     /// admin API is served only when listening on loopback.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+}
+
+/// The user's protos, for `serve` (the services to fake) and `proxy` (matching on the
+/// first request message, the journal's JSON, recordings as tables).
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let Command::Serve(args) = Cli::parse_from(["grpc-chaos", "serve", "--proto", "a.proto"]).command else { unreachable!() };
+/// assert_eq!(args.protos.protos, [std::path::PathBuf::from("a.proto")]);
+/// ```
+#[derive(Debug, clap::Args)]
+#[non_exhaustive]
+pub struct ProtoArgs {
+    /// A `.proto` file whose services and messages to know (repeatable): scenario files
+    /// write their messages as tables. Compiled at start-up with protox; no `protoc`
+    /// needed.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub protos: Vec<PathBuf>,
+    /// An include root for `--proto` files and their imports (repeatable); by default
+    /// each file's own folder.
+    #[arg(long = "proto-path", value_name = "DIR")]
+    pub proto_paths: Vec<PathBuf>,
+    /// A binary `FileDescriptorSet` whose services and messages to know (repeatable), as
+    /// `protoc --include_imports -o FILE` writes it.
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    pub descriptor_sets: Vec<PathBuf>,
+}
+
+impl ProtoArgs {
+    /// The built-in protos and these.
+    ///
+    /// # Errors
+    /// A file that cannot be read or compiled, named.
+    pub fn load(&self) -> Result<grpc_chaos::schema::Schema, CliError> {
+        protos::load(&self.protos, &self.proto_paths, &self.descriptor_sets)
+            .map_err(CliError::Proto)
+    }
+}
+
+/// What the journal of `serve` or `proxy` keeps: bounded in calls and in bytes, so a
+/// long run's memory is bounded too.
+///
+/// ```
+/// use clap::Parser;
+/// use grpc_chaos_cli::{Cli, Command};
+/// let cli = Cli::parse_from(["grpc-chaos", "proxy", "--upstream", "127.0.0.1:1", "--journal-calls", "5"]);
+/// let Command::Proxy(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.journal.journal_calls, 5);
+/// ```
+#[derive(Debug, clap::Args)]
+#[non_exhaustive]
+pub struct JournalArgs {
+    /// The journal keeps the latest this many calls (0 keeps no journal).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub journal_calls: usize,
+    /// The journal keeps at most this many bytes of messages, all calls together; the
+    /// oldest calls go first.
+    #[arg(long, default_value = "64MiB", value_parser = units::size, value_name = "SIZE")]
+    pub journal_bytes: usize,
+    /// The journal keeps at most the first this many bytes of each message, and its size.
+    #[arg(long, default_value = "256KiB", value_parser = units::size, value_name = "SIZE")]
+    pub journal_message_bytes: usize,
 }
 
 /// The flags of `grpc-chaos proxy`.
@@ -182,6 +229,18 @@ pub struct ProxyArgs {
     /// `cookie` and `set-cookie` never are.
     #[arg(long = "redact", value_name = "KEY")]
     pub redact: Vec<String>,
+    /// The protos of the proxied services: rules match on the first request message,
+    /// the journal shows messages as JSON, recordings write them as tables.
+    #[command(flatten)]
+    pub protos: ProtoArgs,
+    /// What the journal of proxied calls keeps (the admin API and `grpc-chaos calls`
+    /// read it).
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// Requires `authorization: Bearer TOKEN` on the proxy's admin API. Without a
+    /// token it is served only when listening on loopback.
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 /// The mesh `export` writes for.
@@ -317,8 +376,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => {
             // Read every proto and scenario before binding: a bad file fails fast, with
             // nothing served.
-            let schema = protos::load(&args.protos, &args.proto_paths, &args.descriptor_sets)
-                .map_err(CliError::Proto)?;
+            let schema = args.protos.load()?;
             let scenarios = args
                 .scenarios
                 .iter()

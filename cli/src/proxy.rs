@@ -1,13 +1,18 @@
-//! `grpc-chaos proxy`: the harness's chaos proxy on TCP, in front of a real server.
+//! `grpc-chaos proxy`: the harness's chaos proxy on TCP, in front of a real server,
+//! with its journal behind the admin API on the same port (on loopback, or with a
+//! token). The admin API's own path is the one thing it does not forward: a `serve`
+//! upstream's admin API is reached at its own address.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use grpc_chaos::proxy::{FaultRule, Proxy, RecordedCall, Upstream};
 use grpc_chaos::scenario::Scenario;
+use grpc_chaos::schema::Schema;
 
+use crate::admin::{self, ProxyAdminApi};
 use crate::signal::shutdown_signal;
 use crate::{CliError, ProxyArgs, SHUTDOWN_GRACE};
 
@@ -48,9 +53,11 @@ fn recorder(
 /// Reads the `[[fault]]` rules of every `--scenario`, then forwards until SIGINT or
 /// SIGTERM and drains.
 pub(crate) async fn run(args: &ProxyArgs) -> Result<(), CliError> {
+    let schema = args.protos.load()?;
     let mut rules = Vec::new();
     for path in &args.scenarios {
-        let mut scenario = Scenario::load(path, args.seed).map_err(CliError::Input)?;
+        let mut scenario =
+            Scenario::load_with(&schema, path, args.seed).map_err(CliError::Input)?;
         if !scenario.is_empty() {
             tracing::warn!(
                 file = %path.display(),
@@ -59,31 +66,43 @@ pub(crate) async fn run(args: &ProxyArgs) -> Result<(), CliError> {
         }
         rules.extend(scenario.take_faults());
     }
-    proxy(args, rules).await
+    proxy(args, schema, rules).await
 }
 
 /// Forwards until SIGINT or SIGTERM, then drains.
-async fn proxy(args: &ProxyArgs, rules: Vec<FaultRule>) -> Result<(), CliError> {
+async fn proxy(args: &ProxyArgs, schema: Schema, rules: Vec<FaultRule>) -> Result<(), CliError> {
     let upstream = resolve(&args.upstream).await?;
     let shutdown = shutdown_signal()?;
     let rule_count = rules.len();
     let addr = args.addr;
+    let (admin_on, admin_line) = admin::mode(addr, args.admin_token.as_deref());
+    let admin = ProxyAdminApi::new(schema, args.admin_token.clone());
     let mut builder = Proxy::builder(Upstream::tcp(upstream))
         .rules(rules)
-        .seed(args.seed);
+        .seed(args.seed)
+        .journal_limit(args.journal.journal_calls)
+        .journal_bytes(args.journal.journal_bytes)
+        .journal_message_bytes(args.journal.journal_message_bytes);
+    if admin_on {
+        builder = builder.add_service(admin.service());
+    }
     if let Some(n) = args.max_active_faults {
         builder = builder.max_active_faults(n);
     }
     if let Some(path) = &args.record {
         builder = builder.record(recorder(path, args.redact.clone())?);
     }
-    let proxy = builder
-        .start_on(addr)
-        .await
-        .map_err(|source| CliError::Listen { addr, source })?;
+    let proxy = Arc::new(
+        builder
+            .start_on(addr)
+            .await
+            .map_err(|source| CliError::Listen { addr, source })?,
+    );
+    admin.attach(&proxy);
     let bound = proxy.addr().unwrap_or(addr);
     // The first line on stdout is the contract scripts read the port from, as for serve.
     println!("listening on {bound}");
+    println!("admin API {admin_line}");
     tracing::info!(%bound, %upstream, rules = rule_count, "grpc-chaos proxy ready");
     shutdown.await;
     tracing::info!("shutting down: no new calls, letting in-flight calls end");

@@ -21,18 +21,6 @@ const METADATA_LIMIT: usize = 16 * 1024;
 /// How long `serve` waits for a keepalive ping's answer before closing the connection.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Whether the admin API is served, and why (for the start-up line).
-fn admin_mode(args: &ServeArgs) -> (bool, &'static str) {
-    match (&args.admin_token, args.addr.ip().is_loopback()) {
-        (Some(_), _) => (true, "on, with a bearer token"),
-        (None, true) => (true, "on (loopback)"),
-        (None, false) => (
-            false,
-            "off: listening beyond loopback needs --admin-token TOKEN",
-        ),
-    }
-}
-
 /// Every file the server knows, for reflection: the built-in and loaded protos, health,
 /// the admin API, and both versions of reflection itself.
 fn reflection_files(schema: &Schema) -> Vec<prost_types::FileDescriptorProto> {
@@ -82,7 +70,7 @@ pub(crate) async fn serve(
     let reflection_failed = |e| CliError::Admin(format!("server reflection: {e}"));
     let reflection_v1 = reflection().build_v1().map_err(reflection_failed)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_failed)?;
-    let (admin_on, admin_line) = admin_mode(args);
+    let (admin_on, admin_line) = admin::mode(args.addr, args.admin_token.as_deref());
     let admin = AdminApi::new(
         schema.clone(),
         health.clone(),
@@ -93,9 +81,9 @@ pub(crate) async fn serve(
         .enforce_deadlines(true)
         .lenient_timeouts(args.lenient_timeouts)
         .fault_headers(true)
-        .journal_limit(args.journal_calls)
-        .journal_bytes(args.journal_bytes)
-        .journal_message_bytes(args.journal_message_bytes)
+        .journal_limit(args.journal.journal_calls)
+        .journal_bytes(args.journal.journal_bytes)
+        .journal_message_bytes(args.journal.journal_message_bytes)
         .handshake_timeout(args.handshake_timeout)
         .idle_timeout(args.idle_timeout)
         .keepalive(args.keepalive, KEEPALIVE_TIMEOUT)

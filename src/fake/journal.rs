@@ -55,6 +55,12 @@ pub enum CallEnding {
         /// When the server reset it.
         at: Instant,
     },
+    /// The stream ended with no status at all, neither trailers nor Trailers-Only: what
+    /// a client sees when a proxy fault drops the trailers.
+    NoStatus {
+        /// When the stream ended.
+        at: Instant,
+    },
 }
 
 /// An instant as the time since the server started, as failure messages and logs give
@@ -93,6 +99,7 @@ impl CallEnding {
             } => format!("{code:?} {message:?} at {}", at(t)),
             Self::Cancelled { at: t, .. } => format!("cancelled by the client at {}", at(t)),
             Self::Reset { reason, at: t } => format!("reset with {reason} at {}", at(t)),
+            Self::NoStatus { at: t } => format!("ended with no status at {}", at(t)),
         }
     }
 
@@ -115,9 +122,10 @@ impl CallEnding {
     pub fn at(&self) -> Option<Instant> {
         match self {
             Self::InProgress => None,
-            Self::Status { at, .. } | Self::Cancelled { at, .. } | Self::Reset { at, .. } => {
-                Some(*at)
-            }
+            Self::Status { at, .. }
+            | Self::Cancelled { at, .. }
+            | Self::Reset { at, .. }
+            | Self::NoStatus { at } => Some(*at),
         }
     }
 }
@@ -419,13 +427,29 @@ impl std::error::Error for DecodeMessageError {
     }
 }
 
+/// What a journal keeps per call: a [`ReceivedCall`], alone (the fake's) or inside a
+/// larger record (the proxy's, with the fault and the hop's timing).
+pub(crate) trait Journaled: Clone + fmt::Debug + Send + Sync + 'static {
+    fn call(&self) -> &ReceivedCall;
+    fn call_mut(&mut self) -> &mut ReceivedCall;
+}
+
+impl Journaled for ReceivedCall {
+    fn call(&self) -> &ReceivedCall {
+        self
+    }
+    fn call_mut(&mut self) -> &mut ReceivedCall {
+        self
+    }
+}
+
 /// One call's entry, shared by the journal's list and the call's recorder.
-type Entry = Arc<Mutex<Slot>>;
+type Entry<C> = Arc<Mutex<Slot<C>>>;
 
 /// A call as recorded, and what it counts for in the journal's byte budget.
 #[derive(Debug)]
-struct Slot {
-    call: ReceivedCall,
+struct Slot<C> {
+    call: C,
     /// Whether the journal still lists it (and counts its bytes).
     listed: bool,
     /// The message bytes it keeps.
@@ -454,10 +478,10 @@ pub(crate) struct JournalLimits {
 /// flight: it goes on recording into an entry nobody lists any more. Locks are taken
 /// list first, then entry, never the other way.
 #[derive(Debug)]
-pub(crate) struct Journal {
+pub(crate) struct Journal<C: Journaled = ReceivedCall> {
     /// The tokio instant the journal was made: failure messages give times from it.
     origin: Instant,
-    calls: Mutex<VecDeque<Entry>>,
+    calls: Mutex<VecDeque<Entry<C>>>,
     next_id: AtomicUsize,
     limits: JournalLimits,
     /// The message bytes the listed calls keep.
@@ -465,10 +489,10 @@ pub(crate) struct Journal {
     changed: Notify,
     live: AtomicUsize,
     /// Every call as it ends, for [`FakeServer::watch_calls`](super::FakeServer::watch_calls).
-    ended: broadcast::Sender<ReceivedCall>,
+    ended: broadcast::Sender<C>,
 }
 
-impl Journal {
+impl<C: Journaled> Journal<C> {
     pub(crate) fn new(limits: JournalLimits) -> Self {
         Self {
             origin: Instant::now(),
@@ -485,7 +509,10 @@ impl Journal {
     /// One line per call, for failure messages.
     pub(crate) fn summaries(&self) -> Vec<String> {
         let calls = self.snapshot();
-        calls.iter().map(|c| c.summary(self.origin)).collect()
+        calls
+            .iter()
+            .map(|c| c.call().summary(self.origin))
+            .collect()
     }
 
     /// The tokio instant the journal was made: failure messages give times from it.
@@ -493,8 +520,8 @@ impl Journal {
         self.origin
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<ReceivedCall> {
-        let entries: Vec<Entry> = lock(&self.calls).iter().cloned().collect();
+    pub(crate) fn snapshot(&self) -> Vec<C> {
+        let entries: Vec<Entry<C>> = lock(&self.calls).iter().cloned().collect();
         entries.iter().map(|e| lock(e).call.clone()).collect()
     }
 
@@ -513,7 +540,7 @@ impl Journal {
     }
 
     /// Takes the calls `forget` picks off the list; the others stay, in order.
-    pub(crate) fn clear_where(&self, forget: impl Fn(&ReceivedCall) -> bool) {
+    pub(crate) fn clear_where(&self, forget: impl Fn(&C) -> bool) {
         let mut calls = lock(&self.calls);
         calls.retain(|entry| {
             let gone = forget(&lock(entry).call);
@@ -527,12 +554,12 @@ impl Journal {
     }
 
     /// Every call that ends from now on.
-    pub(crate) fn watch(&self) -> broadcast::Receiver<ReceivedCall> {
+    pub(crate) fn watch(&self) -> broadcast::Receiver<C> {
         self.ended.subscribe()
     }
 
     /// Stops counting an entry taken off the list.
-    fn unlist(&self, entry: &Entry) {
+    fn unlist(&self, entry: &Entry<C>) {
         let mut slot = lock(entry);
         if slot.listed {
             slot.listed = false;
@@ -542,9 +569,9 @@ impl Journal {
 
     /// Takes the oldest calls off the list while it is over its limits; the newest call
     /// always stays.
-    fn trim(&self, calls: &mut VecDeque<Entry>) {
+    fn trim(&self, calls: &mut VecDeque<Entry<C>>) {
         let over_calls =
-            |calls: &VecDeque<Entry>| self.limits.calls.is_some_and(|limit| calls.len() > limit);
+            |calls: &VecDeque<Entry<C>>| self.limits.calls.is_some_and(|limit| calls.len() > limit);
         let over_bytes = || {
             self.limits
                 .bytes
@@ -572,14 +599,14 @@ impl Journal {
     pub(crate) async fn wait_until(
         &self,
         limit: Duration,
-        ready: impl Fn(&[ReceivedCall]) -> bool,
-    ) -> Result<Vec<ReceivedCall>, Vec<ReceivedCall>> {
+        ready: impl Fn(&[C]) -> bool,
+    ) -> Result<Vec<C>, Vec<C>> {
         tokio::time::timeout(limit, self.wait_for(ready))
             .await
             .map_err(|_| self.snapshot())
     }
 
-    async fn wait_for(&self, ready: impl Fn(&[ReceivedCall]) -> bool) -> Vec<ReceivedCall> {
+    async fn wait_for(&self, ready: impl Fn(&[C]) -> bool) -> Vec<C> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -593,7 +620,7 @@ impl Journal {
     }
 
     /// Records a new call and returns the recorder that updates it.
-    pub(crate) fn open(self: &Arc<Self>, make: impl FnOnce(usize) -> ReceivedCall) -> Recorder {
+    pub(crate) fn open(self: &Arc<Self>, make: impl FnOnce(usize) -> C) -> Recorder<C> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let entry = Arc::new(Mutex::new(Slot {
             call: make(id),
@@ -643,25 +670,25 @@ pub(crate) enum Side {
 
 /// Updates one call's entry; on drop before an ending, records a client cancel.
 #[derive(Debug)]
-pub(crate) struct Recorder {
-    journal: Arc<Journal>,
-    entry: Entry,
+pub(crate) struct Recorder<C: Journaled = ReceivedCall> {
+    journal: Arc<Journal<C>>,
+    entry: Entry<C>,
     id: usize,
 }
 
-impl Recorder {
+impl<C: Journaled> Recorder<C> {
     pub(crate) fn id(&self) -> usize {
         self.id
     }
 
-    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut ReceivedCall) -> R) -> R {
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut C) -> R) -> R {
         let out = f(&mut lock(&self.entry).call);
         self.journal.changed.notify_waiters();
         out
     }
 
     /// Reads the entry without changing it.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&ReceivedCall) -> R) -> R {
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&C) -> R) -> R {
         f(&lock(&self.entry).call)
     }
 
@@ -676,7 +703,7 @@ impl Recorder {
             if slot.listed {
                 journal.kept.fetch_add(kept.len(), Ordering::SeqCst);
             }
-            let call = &mut slot.call;
+            let call = slot.call.call_mut();
             let (messages, sizes) = match side {
                 Side::Request => (&mut call.request_messages, &mut call.request_sizes),
                 Side::Response => (&mut call.response_messages, &mut call.response_sizes),
@@ -699,7 +726,8 @@ impl Recorder {
 
     /// Sets the ending unless one is set already (the first ending wins).
     pub(crate) fn end(&self, ending: CallEnding) {
-        self.update(|call| {
+        self.update(|entry| {
+            let call = entry.call_mut();
             if call.ending.is_in_progress() {
                 call.ending = ending;
             }
@@ -708,7 +736,8 @@ impl Recorder {
 
     pub(crate) fn cancelled(&self) {
         let at = Instant::now();
-        self.update(|call| {
+        self.update(|entry| {
+            let call = entry.call_mut();
             if call.ending.is_in_progress() {
                 call.ending = CallEnding::Cancelled {
                     at,
@@ -720,18 +749,19 @@ impl Recorder {
     }
 }
 
-impl Drop for Recorder {
+impl<C: Journaled> Drop for Recorder<C> {
     fn drop(&mut self) {
         // The handler is going away: if nothing ended the call, the client did.
         self.cancelled();
         let origin = self.journal.origin;
         let ended = &self.journal.ended;
-        self.read(|call| {
+        self.read(|entry| {
+            let call = entry.call();
             let ending = call.ending.describe(origin);
             tracing::info!(call = call.id, method = %call.method, %ending, "call ended");
             if ended.receiver_count() > 0 {
                 // No watcher left is not an error: the call is still in the journal.
-                let _ = ended.send(call.clone());
+                let _ = ended.send(entry.clone());
             }
         });
         self.journal.live.fetch_sub(1, Ordering::SeqCst);

@@ -18,12 +18,15 @@ use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use super::fault::{Fault, TimeoutEdit};
+use super::journal::{CallLog, MessageTap, ProxiedCall};
 use super::record::{FirstMessage, RecordedCall, RequestBody, RequestDelay, Sink};
 use super::upstream::Link;
 use super::{ActiveFault, Shared};
 use crate::connection::status_from_error;
-use crate::deadline::{deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes};
-use crate::fake::CallRequest;
+use crate::deadline::{
+    deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes, GrpcTimeoutError,
+};
+use crate::fake::{CallEnding, CallRequest, Reason, ReceivedCall};
 use crate::metadata::check_request_size;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,20 +34,27 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A frame on its way down, or the reset that ends the stream.
 type Out = Result<Frame<Bytes>, BoxError>;
 
-/// Forwards one call; resolves with the response headers (or a Trailers-Only status).
+/// Forwards one call (or answers it with an added service); resolves with the response
+/// headers (or a Trailers-Only status).
 pub(crate) async fn forward(
     shared: Arc<Shared>,
     link: Arc<Link>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, BoxError> {
+    if let Some(routes) = shared.services.route(request.uri().path()) {
+        let Ok(response) = tower::ServiceExt::oneshot(routes, request).await;
+        let live = Live::new(Arc::clone(&shared));
+        return Ok(response
+            .map(|body| ProxyBody::new(BodyKind::Service(body), live, ActiveFault(None), None)));
+    }
     let live = Live::new(Arc::clone(&shared));
     let mut active = ActiveFault(None);
-    let response = forward_call(shared, link, request, &mut active).await;
-    Ok(response.map(|kind| ProxyBody {
-        kind,
-        _live: live,
-        _active: active,
-    }))
+    let mut log = None;
+    let response = forward_call(shared, link, request, &mut active, &mut log).await;
+    if let (Some(log), BodyKind::Empty) = (&log, response.body()) {
+        log.sent_status(response.headers());
+    }
+    Ok(response.map(|kind| ProxyBody::new(kind, live, active, log)))
 }
 
 /// Counts a call as live until its response body is dropped.
@@ -68,19 +78,47 @@ impl Drop for Live {
     }
 }
 
+/// Opens the call's journal entry: the request as the client sent it.
+fn open_log(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    arrived_at: Instant,
+    timeout: Option<&Result<Duration, GrpcTimeoutError>>,
+    deadline: Option<Instant>,
+) -> Option<CallLog> {
+    let journal = shared.journal.as_ref()?;
+    let recorder = journal.open(|id| {
+        ProxiedCall::new(ReceivedCall {
+            id,
+            method: parts.uri.path().to_string(),
+            metadata: MetadataMap::from_headers(parts.headers.clone()),
+            grpc_timeout: parts
+                .headers
+                .get("grpc-timeout")
+                .map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned()),
+            timeout: timeout.cloned(),
+            arrived_at,
+            deadline,
+            stub: None,
+            request_messages: Vec::new(),
+            request_sizes: Vec::new(),
+            response_messages: Vec::new(),
+            response_sizes: Vec::new(),
+            ending: CallEnding::InProgress,
+        })
+    });
+    Some(CallLog::new(recorder))
+}
+
 async fn forward_call(
     shared: Arc<Shared>,
     link: Arc<Link>,
     request: Request<Incoming>,
     active: &mut ActiveFault,
+    log: &mut Option<CallLog>,
 ) -> Response<BodyKind> {
     let arrived = Instant::now();
     let (mut parts, body) = request.into_parts();
-    // What a gRPC server refuses anyway, answered as a status rather than HTTP 431 or a
-    // GOAWAY that would take the client's other calls with it.
-    if let Err(status) = check_request_size(&parts.headers, super::METADATA_LIMIT) {
-        return status_only(status);
-    }
     let timeout = parts
         .headers
         .get("grpc-timeout")
@@ -89,6 +127,13 @@ async fn forward_call(
         Some(Ok(t)) => arrived.checked_add(*t),
         _ => None,
     };
+    *log = open_log(&shared, &parts, arrived, timeout.as_ref(), deadline);
+    let log = log.clone();
+    // What a gRPC server refuses anyway, answered as a status rather than HTTP 431 or a
+    // GOAWAY that would take the client's other calls with it.
+    if let Err(status) = check_request_size(&parts.headers, super::METADATA_LIMIT) {
+        return status_only(status);
+    }
     // Rules see the call as the fake's matchers do; with none, nothing is copied.
     let fault = if shared.rules.is_empty() {
         Fault::default()
@@ -100,27 +145,40 @@ async fn forward_call(
             first_message: None,
         };
         match shared.pick(&view) {
-            Some((fault, token)) => {
+            Some((fault, applied, token)) => {
                 *active = token;
+                if let Some(log) = &log {
+                    log.fault(applied);
+                }
                 fault
             }
             None => Fault::default(),
         }
     };
-    let until_deadline = |until: Instant| async move {
-        match deadline {
-            Some(d) if d <= until => {
-                tokio::time::sleep_until(d).await;
-                true
+    // Sleeps until `until`, or the deadline when it comes first (then `true`); the
+    // time slept is injected.
+    let hold = |until: Instant| {
+        let log = log.clone();
+        async move {
+            let start = Instant::now();
+            let expired = match deadline {
+                Some(d) if d <= until => {
+                    tokio::time::sleep_until(d).await;
+                    true
+                }
+                _ => {
+                    tokio::time::sleep_until(until).await;
+                    false
+                }
+            };
+            if let Some(log) = &log {
+                log.injected(start.elapsed());
             }
-            _ => {
-                tokio::time::sleep_until(until).await;
-                false
-            }
+            expired
         }
     };
     if let Some(delay) = fault.delay
-        && until_deadline(arrived + delay).await
+        && hold(arrived + delay).await
     {
         return status_only(deadline_exceeded());
     }
@@ -152,11 +210,15 @@ async fn forward_call(
     let body = RequestBody {
         inner: body,
         tap: tap.clone(),
+        journal: log.clone().map(MessageTap::requests),
         delay: fault
             .request_message_delay
             .map(|(delay, nth)| RequestDelay::new(delay, nth)),
     };
     let sent_at = Instant::now();
+    if let Some(log) = &log {
+        log.forwarded();
+    }
     let upstream = async {
         let mut sender = link.sender().await.map_err(|e| {
             Status::unavailable(format!("grpc-chaos proxy: upstream unreachable: {e}"))
@@ -173,12 +235,19 @@ async fn forward_call(
         },
         None => upstream.await,
     };
+    if let Some(log) = &log {
+        log.waited(sent_at.elapsed());
+    }
     let response = match response {
         Ok(response) => response,
         Err(status) => return status_only(status),
     };
+    if let Some(log) = &log {
+        // A Trailers-Only answer carries its status in the headers.
+        log.upstream_status(response.headers());
+    }
     if let Some(delay) = fault.response_delay
-        && until_deadline(Instant::now() + delay).await
+        && hold(Instant::now() + delay).await
     {
         return status_only(deadline_exceeded());
     }
@@ -204,7 +273,7 @@ async fn forward_call(
         return Response::from_parts(head, BodyKind::Upstream(body));
     }
     let (tx, rx) = mpsc::channel(1);
-    let pump = Box::pin(pump(body, fault, deadline, recording, tx));
+    let pump = Box::pin(pump(body, fault, deadline, recording, log, tx));
     Response::from_parts(
         head,
         BodyKind::Pumped(Pumped {
@@ -248,6 +317,7 @@ async fn pump(
     fault: Fault,
     deadline: Option<Instant>,
     mut recording: Option<Recording>,
+    log: Option<CallLog>,
     out: mpsc::Sender<Out>,
 ) {
     let mut splitter = (fault.counts_messages() || recording.is_some()).then(BytesMut::new);
@@ -258,7 +328,9 @@ async fn pump(
             None => std::future::pending().await,
         }
     };
+    let log = log.as_ref();
     loop {
+        let waiting = Instant::now();
         let frame = tokio::select! {
             biased;
             frame = body.frame() => frame,
@@ -267,6 +339,9 @@ async fn pump(
                 return;
             }
         };
+        if let Some(log) = log {
+            log.waited(waiting.elapsed());
+        }
         let frame = match frame {
             None => {
                 if let Some(recording) = recording.take() {
@@ -286,7 +361,7 @@ async fn pump(
         let frame = match frame.into_data() {
             Ok(data) => {
                 let Some(buffer) = splitter.as_mut() else {
-                    if !send_data(&out, &fault, data).await {
+                    if !send_data(&out, &fault, log, data).await {
                         return;
                     }
                     continue;
@@ -313,16 +388,23 @@ async fn pump(
                     if let Some((delay, nth)) = fault.message_delay
                         && nth.is_none_or(|n| n == sent + 1)
                     {
-                        tokio::select! {
+                        let start = Instant::now();
+                        let expired = tokio::select! {
                             biased;
-                            () = expired() => {
-                                let _ = out.send(Ok(Frame::trailers(status_trailers(&deadline_exceeded())))).await;
-                                return;
-                            }
-                            () = tokio::time::sleep(delay) => {}
+                            () = expired() => true,
+                            () = tokio::time::sleep(delay) => false,
+                        };
+                        if let Some(log) = log {
+                            log.injected(start.elapsed());
+                        }
+                        if expired {
+                            let _ = out
+                                .send(Ok(Frame::trailers(status_trailers(&deadline_exceeded()))))
+                                .await;
+                            return;
                         }
                     }
-                    if !send_data(&out, &fault, message).await {
+                    if !send_data(&out, &fault, log, message).await {
                         return;
                     }
                     sent += 1;
@@ -332,6 +414,9 @@ async fn pump(
             Err(frame) => frame,
         };
         if let Ok(mut trailers) = frame.into_trailers() {
+            if let Some(log) = log {
+                log.upstream_status(&trailers);
+            }
             if let Some(recording) = recording.take() {
                 recording.finish(Some(trailers.clone()));
             }
@@ -353,15 +438,21 @@ async fn pump(
 
 /// Sends response bytes down, cut into slices and paced to the fault's bandwidth;
 /// `false` once the client has gone.
-async fn send_data(out: &mpsc::Sender<Out>, fault: &Fault, mut data: Bytes) -> bool {
+async fn send_data(
+    out: &mpsc::Sender<Out>,
+    fault: &Fault,
+    log: Option<&CallLog>,
+    mut data: Bytes,
+) -> bool {
     while !data.is_empty() {
         let piece = data.split_to(fault.slice.unwrap_or(data.len()).min(data.len()));
         if let Some(rate) = fault.bandwidth {
             let nanos = (piece.len() as u128 * 1_000_000_000) / u128::from(rate);
-            tokio::time::sleep(Duration::from_nanos(
-                u64::try_from(nanos).unwrap_or(u64::MAX),
-            ))
-            .await;
+            let pause = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+            tokio::time::sleep(pause).await;
+            if let Some(log) = log {
+                log.injected(pause);
+            }
         }
         if out.send(Ok(Frame::data(piece))).await.is_err() {
             return false;
@@ -409,12 +500,89 @@ fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
     (buffer.len() >= 5 + len).then(|| buffer.split_to(5 + len).freeze())
 }
 
-/// The body of a proxied response, counted live until dropped.
+/// The body of a proxied response, counted live until dropped, and journaled as it
+/// goes down: its messages, how it ended, and (passed through untouched) the time spent
+/// waiting on the upstream.
 pub(crate) struct ProxyBody {
     kind: BodyKind,
+    log: Option<MessageTap>,
+    /// Since when a pass-through body has waited on the upstream.
+    waiting: Option<Instant>,
     _live: Live,
     /// Counts the call against the cap on active faults while its response lasts.
     _active: ActiveFault,
+}
+
+impl ProxyBody {
+    fn new(kind: BodyKind, live: Live, active: ActiveFault, log: Option<CallLog>) -> Self {
+        Self {
+            kind,
+            log: log.map(MessageTap::responses),
+            waiting: None,
+            _live: live,
+            _active: active,
+        }
+    }
+
+    /// Journals what goes down to the client.
+    fn journal(&mut self, polled: &Poll<Option<Result<Frame<Bytes>, BoxError>>>) {
+        let Some(tap) = self.log.as_mut() else {
+            return;
+        };
+        let upstream = matches!(self.kind, BodyKind::Upstream(_));
+        if upstream {
+            match (polled, self.waiting) {
+                (Poll::Pending, None) => self.waiting = Some(Instant::now()),
+                (Poll::Ready(_), Some(since)) => {
+                    tap.log().waited(since.elapsed());
+                    self.waiting = None;
+                }
+                _ => {}
+            }
+        }
+        match polled {
+            Poll::Pending => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    tap.feed(data);
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    if upstream {
+                        tap.log().upstream_status(trailers);
+                    }
+                    tap.log().sent_status(trailers);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => tap.log().end(CallEnding::Reset {
+                reason: reset_reason(e.as_ref()),
+                at: Instant::now(),
+            }),
+            // A stream that ends with no trailers (once ended, this changes nothing).
+            Poll::Ready(None) => tap.log().end(CallEnding::NoStatus { at: Instant::now() }),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let Some(tap) = &self.log {
+            tap.log().cancelled();
+        }
+    }
+}
+
+/// The HTTP/2 code a stream is reset with for this error (hyper's choice: the h2
+/// reason in it, or INTERNAL_ERROR).
+fn reset_reason(error: &(dyn std::error::Error + 'static)) -> Reason {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && let Some(reason) = h2.reason()
+        {
+            return Reason::from(u32::from(reason));
+        }
+        source = e.source();
+    }
+    Reason::INTERNAL_ERROR
 }
 
 /// Where a proxied response's frames come from.
@@ -425,6 +593,8 @@ pub(crate) enum BodyKind {
     Upstream(Incoming),
     /// Passed through the fault's pump.
     Pumped(Pumped),
+    /// Answered by a service the proxy serves itself.
+    Service(tonic::body::Body),
 }
 
 /// The pump, polled by the body itself (no task of its own), and what it emits.
@@ -455,16 +625,26 @@ impl http_body::Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().kind {
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
             BodyKind::Empty => Poll::Ready(None),
             BodyKind::Upstream(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
             BodyKind::Pumped(pumped) => pumped.poll_out(cx),
-        }
+            BodyKind::Service(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|status| Box::new(status) as BoxError),
+        };
+        this.journal(&polled);
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.kind, BodyKind::Empty)
+        match &self.kind {
+            BodyKind::Empty => true,
+            BodyKind::Service(body) => body.is_end_stream(),
+            _ => false,
+        }
     }
 }

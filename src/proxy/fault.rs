@@ -263,6 +263,84 @@ impl Fault {
     }
 }
 
+impl HeaderEdit {
+    /// `set k, k2; remove k3` for a description.
+    fn describe(&self, what: &str, parts: &mut Vec<String>) {
+        if !self.set.is_empty() {
+            let keys: Vec<&str> = self.set.iter().map(|(k, _)| k.as_str()).collect();
+            parts.push(format!("set {what} {}", keys.join(" ")));
+        }
+        if !self.remove.is_empty() {
+            let keys: Vec<&str> = self.remove.iter().map(HeaderName::as_str).collect();
+            parts.push(format!("remove {what} {}", keys.join(" ")));
+        }
+    }
+}
+
+/// What the fault does, part by part, as the journal and logs give it: `delay 250ms,
+/// abort after 2 with Unavailable`; `nothing` for a fault with no part.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpc_chaos::proxy::Fault;
+/// let fault = Fault::new().delay(Duration::from_millis(250)).delay_messages(Duration::from_secs(1), Some(3));
+/// assert_eq!(fault.to_string(), "delay 250ms, delay response message 3 by 1s");
+/// ```
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        let which = |nth: Option<u64>| nth.map_or("every".to_string(), |n| n.to_string());
+        if let Some(d) = self.delay {
+            parts.push(format!("delay {d:?}"));
+        }
+        if self.drop_connection {
+            parts.push("drop the connection".into());
+        }
+        if let Some(status) = &self.answer {
+            parts.push(format!("answer {:?}", status.code()));
+        }
+        if let Some((d, nth)) = self.request_message_delay {
+            parts.push(format!("delay request message {} by {d:?}", which(nth)));
+        }
+        match self.timeout {
+            Some(TimeoutEdit::Strip) => parts.push("strip grpc-timeout".into()),
+            Some(TimeoutEdit::AtMost(d)) => parts.push(format!("grpc-timeout at most {d:?}")),
+            Some(TimeoutEdit::Scale(x)) => parts.push(format!("grpc-timeout times {x}")),
+            None => {}
+        }
+        self.request_headers.describe("request header", &mut parts);
+        if let Some(d) = self.response_delay {
+            parts.push(format!("delay response headers by {d:?}"));
+        }
+        self.response_headers
+            .describe("response header", &mut parts);
+        if let Some((d, nth)) = self.message_delay {
+            parts.push(format!("delay response message {} by {d:?}", which(nth)));
+        }
+        if let Some((n, status)) = &self.abort_after {
+            parts.push(format!("abort after {n} with {:?}", status.code()));
+        }
+        if let Some((n, reason)) = self.reset_after {
+            parts.push(format!("reset after {n} with {reason}"));
+        }
+        if let Some(rate) = self.bandwidth {
+            parts.push(format!("bandwidth {rate} B/s"));
+        }
+        if let Some(bytes) = self.slice {
+            parts.push(format!("slice frames to {bytes} B"));
+        }
+        self.response_trailers
+            .describe("response trailer", &mut parts);
+        if self.drop_trailers {
+            parts.push("drop the trailers".into());
+        }
+        if parts.is_empty() {
+            return f.write_str("nothing");
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
 /// Which calls a [`Fault`] applies to: every matcher holds (the fake's own matchers,
 /// such as [`method`](crate::fake::method) and [`metadata`](crate::fake::metadata)), and
 /// a seeded roll comes under the percentage.
@@ -334,6 +412,15 @@ impl FaultRule {
     pub fn with(mut self, fault: Fault) -> Self {
         self.fault = fault;
         self
+    }
+
+    /// Its name, or its matchers when it has none.
+    pub(crate) fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let matchers: Vec<String> = self.matchers.iter().map(|m| m.describe()).collect();
+        matchers.join(" and ")
     }
 
     /// Whether the rule picks this call; `rng` rolls its percentage.

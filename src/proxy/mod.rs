@@ -43,6 +43,7 @@
 
 mod call;
 mod fault;
+mod journal;
 mod record;
 mod upstream;
 
@@ -53,16 +54,24 @@ use std::sync::{Arc, Mutex};
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+
+use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+use tonic::server::NamedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::fake::CallRequest;
+use crate::fake::journal::{Journal, JournalLimits};
+use crate::fake::services::Services;
+use crate::fake::{CallRequest, WaitTimeout, DEFAULT_WAIT_LIMIT};
 use crate::rng::SplitMix64;
 
 pub use fault::{Fault, FaultRule};
+pub use journal::{AppliedFault, ProxiedCall};
 pub use record::RecordedCall;
 pub use upstream::Upstream;
 
@@ -79,6 +88,10 @@ pub(crate) struct Shared {
     upstream: Upstream,
     /// Where completed calls go, when the proxy records.
     recorder: Option<record::Sink>,
+    /// Every call, unless the builder turned it off.
+    journal: Option<Arc<Journal<ProxiedCall>>>,
+    /// Real services the proxy answers itself (an admin API), not forwarded.
+    services: Services,
     rules: Vec<FaultRule>,
     rng: Mutex<SplitMix64>,
     draining: watch::Sender<bool>,
@@ -92,23 +105,27 @@ pub(crate) struct Shared {
     connections: AtomicUsize,
     /// Told each time a call or a connection ends.
     ended: Notify,
+    /// When the proxy was built, on the tokio clock.
+    started_at: Instant,
 }
 
 impl Shared {
-    /// The fault of the first rule that picks the call, and the token that counts it
-    /// as active (none when the cap on active faults is reached: the call is forwarded
-    /// untouched).
-    pub(crate) fn pick(&self, call: &CallRequest) -> Option<(Fault, ActiveFault)> {
-        let fault = {
+    /// The fault of the first rule that picks the call, what it is for the journal, and
+    /// the token that counts it as active (none when the cap on active faults is
+    /// reached: the call is forwarded untouched).
+    pub(crate) fn pick(&self, call: &CallRequest) -> Option<(Fault, AppliedFault, ActiveFault)> {
+        let (fault, applied) = {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             let rule = self.rules.iter().find(|r| r.picks(call, &mut rng))?;
-            if let Some(name) = &rule.name {
-                tracing::debug!(rule = %name, method = %call.method, "grpc-chaos proxy: fault applied");
-            }
-            rule.fault.clone()
+            let applied = AppliedFault {
+                rule: rule.label(),
+                fault: rule.fault.to_string(),
+            };
+            tracing::debug!(rule = %applied.rule, fault = %applied.fault, method = %call.method, "grpc-chaos proxy: fault applied");
+            (rule.fault.clone(), applied)
         };
         if !fault.is_active() {
-            return Some((fault, ActiveFault(None)));
+            return Some((fault, applied, ActiveFault(None)));
         }
         let admitted = self
             .active_faults
@@ -118,7 +135,11 @@ impl Shared {
                     .then_some(n + 1)
             });
         match admitted {
-            Ok(_) => Some((fault, ActiveFault(Some(Arc::clone(&self.active_faults))))),
+            Ok(_) => Some((
+                fault,
+                applied,
+                ActiveFault(Some(Arc::clone(&self.active_faults))),
+            )),
             Err(_) => {
                 tracing::debug!(method = %call.method, "grpc-chaos proxy: at the cap on active faults; forwarding untouched");
                 None
@@ -143,6 +164,8 @@ pub struct ProxyBuilder {
     upstream: Upstream,
     max_active_faults: Option<usize>,
     recorder: Option<record::Sink>,
+    journal: JournalLimits,
+    services: Services,
     rules: Vec<FaultRule>,
     seed: u64,
 }
@@ -193,10 +216,104 @@ impl ProxyBuilder {
         self
     }
 
+    /// Keeps only the latest `calls` calls in the journal (the oldest go first). With 0
+    /// the proxy keeps no journal and does none of its work. Every call is kept by
+    /// default, as the fake keeps them.
+    ///
+    /// ```
+    /// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .journal_limit(1000);
+    /// ```
+    pub fn journal_limit(mut self, calls: usize) -> Self {
+        self.journal.calls = Some(calls);
+        self
+    }
+
+    /// Keeps at most `bytes` of request and response messages in the journal, all calls
+    /// together, as [`FakeServerBuilder::journal_bytes`](crate::fake::FakeServerBuilder::journal_bytes) does.
+    ///
+    /// ```
+    /// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .journal_bytes(64 << 20);
+    /// ```
+    pub fn journal_bytes(mut self, bytes: usize) -> Self {
+        self.journal.bytes = Some(bytes);
+        self
+    }
+
+    /// Keeps at most the first `bytes` of each message in the journal, and its size.
+    ///
+    /// ```
+    /// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .journal_message_bytes(256 << 10);
+    /// ```
+    pub fn journal_message_bytes(mut self, bytes: usize) -> Self {
+        self.journal.message_bytes = Some(bytes);
+        self
+    }
+
+    /// Answers calls to this real tonic service itself, on the same port, instead of
+    /// forwarding them (an admin API, health): they get no fault and no journal entry.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use grpc_chaos::fake::FakeServer;
+    /// use grpc_chaos::pb::{greeter_client::GreeterClient, greeter_server::{Greeter, GreeterServer}};
+    /// use grpc_chaos::pb::{HelloReply, HelloRequest};
+    /// use grpc_chaos::proxy::{Proxy, Upstream};
+    /// use tonic::{Request, Response, Status};
+    ///
+    /// #[derive(Clone)]
+    /// struct Local;
+    /// #[tonic::async_trait]
+    /// impl Greeter for Local {
+    ///     async fn say_hello(&self, r: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+    ///         Ok(Response::new(HelloReply { message: format!("local {}", r.into_inner().name) }))
+    ///     }
+    /// #   type SayHelloStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+    /// #   async fn say_hello_stream(&self, _: Request<HelloRequest>) -> Result<Response<Self::SayHelloStreamStream>, Status> { Err(Status::unimplemented("")) }
+    /// #   async fn say_hello_client_stream(&self, _: Request<tonic::Streaming<HelloRequest>>) -> Result<Response<HelloReply>, Status> { Err(Status::unimplemented("")) }
+    /// #   type SayHelloBidiStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+    /// #   async fn say_hello_bidi_stream(&self, _: Request<tonic::Streaming<HelloRequest>>) -> Result<Response<Self::SayHelloBidiStreamStream>, Status> { Err(Status::unimplemented("")) }
+    /// }
+    ///
+    /// let upstream = FakeServer::in_memory();
+    /// let proxy = Proxy::builder(Upstream::fake(&upstream))
+    ///     .add_service(GreeterServer::new(Local))
+    ///     .in_memory();
+    /// let reply = GreeterClient::new(proxy.channel())
+    ///     .say_hello(HelloRequest { name: "Ada".into() })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(reply.into_inner().message, "local Ada");
+    /// assert!(upstream.received_calls().is_empty() && proxy.received_calls().is_empty());
+    /// # }
+    /// ```
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.services.add(service);
+        self
+    }
+
     fn shared(self) -> Arc<Shared> {
+        let journal = (self.journal.calls != Some(0)).then(|| Arc::new(Journal::new(self.journal)));
         Arc::new(Shared {
+            started_at: journal.as_ref().map_or_else(Instant::now, |j| j.origin()),
             upstream: self.upstream,
             recorder: self.recorder,
+            journal,
+            services: self.services,
             rules: self.rules,
             rng: Mutex::new(SplitMix64::new(self.seed)),
             draining: watch::channel(false).0,
@@ -269,6 +386,8 @@ impl Proxy {
             upstream,
             max_active_faults: None,
             recorder: None,
+            journal: JournalLimits::default(),
+            services: Services::default(),
             rules: Vec::new(),
             seed: 0,
         }
@@ -302,6 +421,87 @@ impl Proxy {
             }
             ended.await;
         }
+    }
+
+    /// Every call the journal keeps, oldest first (none when the journal is off).
+    pub fn received_calls(&self) -> Vec<ProxiedCall> {
+        self.shared
+            .journal
+            .as_ref()
+            .map(|j| j.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Each call as it ends, from now on (a receiver that never yields when the journal
+    /// is off). A receiver more than 256 calls behind misses the oldest.
+    pub fn watch_calls(&self) -> broadcast::Receiver<ProxiedCall> {
+        match &self.shared.journal {
+            Some(journal) => journal.watch(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Forgets the calls `forget` picks; the others stay, in order.
+    pub fn clear_received_calls_where(&self, forget: impl Fn(&ProxiedCall) -> bool) {
+        if let Some(journal) = &self.shared.journal {
+            journal.clear_where(forget);
+        }
+    }
+
+    /// The tokio instant the proxy was built: the journal's times are offsets from it.
+    pub fn started_at(&self) -> Instant {
+        self.shared.started_at
+    }
+
+    /// Waits until at least `n` calls have ended, and returns the journal.
+    ///
+    /// # Panics
+    /// After [`DEFAULT_WAIT_LIMIT`] on the tokio clock, with the calls received by then
+    /// (or at once, when the journal is off).
+    pub async fn wait_for_ended_calls(&self, n: usize) -> Vec<ProxiedCall> {
+        self.wait_for_ended_calls_within(n, DEFAULT_WAIT_LIMIT)
+            .await
+            .unwrap_or_else(|timeout| panic!("{timeout}"))
+    }
+
+    /// Waits up to `limit` on the tokio clock for at least `n` calls to end.
+    ///
+    /// # Errors
+    /// A [`WaitTimeout`] with the calls received so far.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use grpc_chaos::proxy::{Proxy, Upstream};
+    /// let proxy = Proxy::builder(Upstream::tcp("127.0.0.1:9".parse().unwrap())).in_memory();
+    /// let limit = std::time::Duration::from_secs(1);
+    /// assert!(proxy.wait_for_ended_calls_within(1, limit).await.is_err());
+    /// # }
+    /// ```
+    pub async fn wait_for_ended_calls_within(
+        &self,
+        n: usize,
+        limit: Duration,
+    ) -> Result<Vec<ProxiedCall>, WaitTimeout> {
+        let waited_for = format!("{n} ended call{}", if n == 1 { "" } else { "s" });
+        let Some(journal) = &self.shared.journal else {
+            return Err(WaitTimeout::new(
+                waited_for,
+                Duration::ZERO,
+                Vec::new(),
+                self.started_at(),
+            ));
+        };
+        let ended = |calls: &[ProxiedCall]| {
+            calls
+                .iter()
+                .filter(|c| !c.call.ending.is_in_progress())
+                .count()
+                >= n
+        };
+        journal.wait_until(limit, ended).await.map_err(|calls| {
+            let calls = calls.into_iter().map(|c| c.call).collect();
+            WaitTimeout::new(waited_for, limit, calls, journal.origin())
+        })
     }
 
     /// A channel to the proxy: in memory, or to its TCP address.

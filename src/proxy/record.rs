@@ -14,6 +14,8 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
 
+use super::journal::MessageTap;
+
 /// One completed call, as the upstream answered it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,14 +42,10 @@ pub struct RecordedCall {
 impl RecordedCall {
     /// Splits gRPC's own headers (status, message, content type) off `headers`.
     pub(crate) fn take_status(headers: &mut HeaderMap) -> Option<(i32, String)> {
-        let code = headers
-            .remove("grpc-status")
-            .and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
-        let message = headers
-            .remove("grpc-message")
-            .map(|v| crate::metadata::decode_grpc_message(v.as_bytes()))
-            .unwrap_or_default();
+        let status = super::journal::status_in(headers);
         for own in [
+            "grpc-status",
+            "grpc-message",
             "content-type",
             "grpc-encoding",
             "grpc-accept-encoding",
@@ -55,7 +53,7 @@ impl RecordedCall {
         ] {
             headers.remove(own);
         }
-        code.map(|code| (code, message))
+        status
     }
 }
 
@@ -95,10 +93,12 @@ impl FirstMessage {
 }
 
 /// The request body on its way upstream: passed through, tapped for its first message
-/// when the proxy records, and held message by message when a fault delays them.
+/// when the proxy records, journaled when it keeps a journal, and held message by
+/// message when a fault delays them.
 pub(crate) struct RequestBody {
     pub(crate) inner: Incoming,
     pub(crate) tap: Option<Arc<Mutex<FirstMessage>>>,
+    pub(crate) journal: Option<MessageTap>,
     pub(crate) delay: Option<RequestDelay>,
 }
 
@@ -111,6 +111,8 @@ pub(crate) struct RequestDelay {
     /// Messages passed on (or being held).
     seen: u64,
     held: Option<(Pin<Box<tokio::time::Sleep>>, Bytes)>,
+    /// How long the message just let go was held, until the journal is told.
+    released: Option<Duration>,
     /// The frame that ended the body (trailers), or `None` for its end, once read.
     end: Option<Option<Frame<Bytes>>>,
 }
@@ -124,6 +126,7 @@ impl RequestDelay {
             ready: VecDeque::new(),
             seen: 0,
             held: None,
+            released: None,
             end: None,
         }
     }
@@ -138,6 +141,7 @@ impl RequestDelay {
                 .held
                 .take()
                 .unwrap_or_else(|| unreachable!("held just now"));
+            self.released = Some(self.delay);
             return Poll::Ready(Some(Some(Frame::data(message))));
         }
         if let Some(message) = self.ready.pop_front() {
@@ -191,7 +195,11 @@ impl Body for RequestBody {
         let this = &mut *self;
         loop {
             if let Some(delay) = this.delay.as_mut() {
-                match delay.poll_next(cx) {
+                let next = delay.poll_next(cx);
+                if let (Some(held), Some(journal)) = (delay.released.take(), &this.journal) {
+                    journal.log().request_held(held);
+                }
+                match next {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Some(frame)) => return Poll::Ready(frame.map(Ok)),
                     // Nothing due, and the body not ended: read on.
@@ -199,10 +207,15 @@ impl Body for RequestBody {
                 }
             }
             let polled = Pin::new(&mut this.inner).poll_frame(cx);
-            if let (Some(tap), Poll::Ready(Some(Ok(frame)))) = (&this.tap, &polled)
+            if let Poll::Ready(Some(Ok(frame))) = &polled
                 && let Some(data) = frame.data_ref()
             {
-                tap.lock().unwrap_or_else(|p| p.into_inner()).feed(data);
+                if let Some(tap) = &this.tap {
+                    tap.lock().unwrap_or_else(|p| p.into_inner()).feed(data);
+                }
+                if let Some(journal) = this.journal.as_mut() {
+                    journal.feed(data);
+                }
             }
             let Some(delay) = this.delay.as_mut() else {
                 return polled;

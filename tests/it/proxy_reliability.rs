@@ -1,8 +1,9 @@
 //! The proxy under load, on 127.0.0.1 between a tonic client and a tonic server: 10,000
 //! concurrent streaming calls, with a seeded mix of injected faults and client cancels.
 //! Every call delivers every message intact and in order, or ends with the injected
-//! status after an intact prefix, or was cancelled by its client. After two rounds no
-//! call and no connection is left in the proxy. (RSS is printed, not asserted: it grows
+//! status after an intact prefix, or was cancelled by its client; the proxy's journal
+//! holds each call once, ended. After two rounds no call and no connection is left in
+//! the proxy. (RSS is printed, not asserted: it grows
 //! over the first rounds to the allocator's working size, as much as the same rounds
 //! straight to the upstream make it grow.)
 
@@ -11,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grpc_chaos::fake::method;
+use grpc_chaos::fake::{method, CallEnding};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -139,6 +140,46 @@ async fn round(proxy: SocketAddr, seed: u64) -> Vec<Outcome> {
     outcomes
 }
 
+/// The round's calls are each in the journal once, ended as the client saw them (or,
+/// for a client that cancelled once the proxy had sent everything, as the proxy ended
+/// them); then the journal is cleared for the next round.
+async fn journal_holds_each_call_once(proxy: &Proxy, outcomes: &[Outcome]) {
+    let calls = proxy
+        .wait_for_ended_calls_within(CALLS, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.to_string().lines().next().unwrap_or_default()));
+    assert_eq!(calls.len(), CALLS);
+    let ids: std::collections::HashSet<usize> = calls.iter().map(|c| c.call.id).collect();
+    assert_eq!(ids.len(), CALLS);
+    let (mut ok, mut injected, mut cancelled) = (0, 0, 0);
+    for call in &calls {
+        match &call.call.ending {
+            CallEnding::Status { code: Code::Ok, .. } => {
+                ok += 1;
+                assert_eq!(call.call.response_messages.len(), MESSAGES);
+            }
+            CallEnding::Status {
+                code: Code::Unavailable,
+                message,
+                ..
+            } if message == "injected" => injected += 1,
+            CallEnding::Cancelled { .. } => cancelled += 1,
+            other => panic!("call {} ended {other:?}", call.call.id),
+        }
+    }
+    assert_eq!(ok + injected + cancelled, CALLS);
+    let whole = outcomes.iter().filter(|o| **o == Outcome::Whole).count();
+    let client_injected = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Injected(_)))
+        .count();
+    assert!(
+        ok >= whole && injected >= client_injected,
+        "{ok} {injected} {cancelled}"
+    );
+    proxy.clear_received_calls_where(|_| true);
+}
+
 #[grpc_chaos::test(paused = false, worker_threads = 2, wall_limit = "120s")]
 async fn ten_thousand_streams_through_seeded_faults_and_cancels() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -173,8 +214,10 @@ async fn ten_thousand_streams_through_seeded_faults_and_cancels() {
     let started = std::time::Instant::now();
     let first = round(addr, 1).await;
     let took = started.elapsed();
+    journal_holds_each_call_once(&proxy, &first).await;
     let after_first = rss_kib();
     let second = round(addr, 2).await;
+    journal_holds_each_call_once(&proxy, &second).await;
     let after_second = rss_kib();
     eprintln!(
         "proxy reliability: {CALLS} streams a round, {took:?} for the first; RSS after each round {after_first:?} {after_second:?} KiB"

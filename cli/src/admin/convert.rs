@@ -1,8 +1,10 @@
-//! A journal entry ([`ReceivedCall`]) as the admin API sends it: offsets from server
-//! start, metadata as entries, and messages with their JSON when the types are loaded.
+//! A journal entry ([`ReceivedCall`], or the proxy's [`ProxiedCall`]) as the admin API
+//! sends it: offsets from server start, metadata as entries, and messages with their
+//! JSON when the types are loaded.
 
 use bytes::Bytes;
 use grpc_chaos::fake::{CallEnding, ReceivedCall};
+use grpc_chaos::proxy::ProxiedCall;
 use grpc_chaos::schema::Schema;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tokio::time::Instant;
@@ -49,6 +51,33 @@ pub(super) fn call(call: &ReceivedCall, origin: Instant, schema: &Schema) -> pb:
         stub: call.stub.clone().unwrap_or_default(),
         ending: Some(ending(&call.ending, origin)),
         session: call.header(SESSION_HEADER).unwrap_or_default().to_string(),
+        proxied: None,
+    }
+}
+
+/// A call through the proxy: the call as the client saw it, and what the proxy did.
+pub(super) fn proxied_call(call: &ProxiedCall, origin: Instant, schema: &Schema) -> pb::Call {
+    let (rule, fault) = call
+        .fault
+        .as_ref()
+        .map(|f| (f.rule.clone(), f.fault.clone()))
+        .unwrap_or_default();
+    let (upstream_answered, upstream_code, upstream_message) = match &call.upstream_status {
+        Some((code, message)) => (true, *code as i32, message.clone()),
+        None => (false, 0, String::new()),
+    };
+    pb::Call {
+        proxied: Some(pb::Proxied {
+            rule,
+            fault,
+            forwarded_at: call.forwarded_at.and_then(|at| offset(origin, at)),
+            upstream_time: duration(call.upstream_time),
+            injected_time: duration(call.injected_time),
+            upstream_answered,
+            upstream_code,
+            upstream_message,
+        }),
+        ..self::call(&call.call, origin, schema)
     }
 }
 
@@ -116,6 +145,7 @@ fn ending(ending: &CallEnding, origin: Instant) -> pb::Ending {
             out.kind = Kind::Reset as i32;
             out.reset_reason = reason.to_string();
         }
+        CallEnding::NoStatus { .. } => out.kind = Kind::NoStatus as i32,
         _ => {}
     }
     out

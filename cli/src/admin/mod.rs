@@ -13,6 +13,8 @@
 
 mod auth;
 mod convert;
+mod filter;
+mod proxy;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,9 @@ use tonic::{Request, Response, Status};
 use crate::health::Health;
 
 pub use auth::AdminAuth;
+pub use proxy::ProxyAdminApi;
+
+use filter::{in_session, CallFilter};
 
 /// The admin API's generated types, client and server.
 #[allow(clippy::all, missing_docs)]
@@ -86,6 +91,25 @@ impl Mounted {
     }
 }
 
+/// Whether the admin API is served on `addr`, and why (for the start-up line): always
+/// with a token, and without one only on loopback.
+///
+/// ```
+/// let (on, why) = grpc_chaos_cli::admin::mode("0.0.0.0:1".parse().unwrap(), None);
+/// assert!(!on);
+/// assert!(why.contains("--admin-token"));
+/// ```
+pub fn mode(addr: std::net::SocketAddr, token: Option<&str>) -> (bool, &'static str) {
+    match (token, addr.ip().is_loopback()) {
+        (Some(_), _) => (true, "on, with a bearer token"),
+        (None, true) => (true, "on (loopback)"),
+        (None, false) => (
+            false,
+            "off: listening beyond loopback needs --admin-token TOKEN",
+        ),
+    }
+}
+
 /// The session a request is scoped to; empty for none.
 fn session_of<T>(request: &Request<T>) -> String {
     request
@@ -120,11 +144,6 @@ fn scenario_name(body: &pb::MountRequest) -> Result<String, Status> {
     } else {
         format!("{name}{extension}")
     })
-}
-
-/// Whether a call belongs to `session` (every call does when it is empty).
-fn in_session(call: &ReceivedCall, session: &str) -> bool {
-    session.is_empty() || call.header(SESSION_HEADER) == Some(session)
 }
 
 impl AdminApi {
@@ -189,6 +208,23 @@ impl AdminApi {
 }
 
 type CallStream = Pin<Box<dyn Stream<Item = Result<pb::Call, Status>> + Send>>;
+
+/// The calls `keep` turns into messages, as they end; DATA_LOSS for a watcher that fell
+/// behind the backlog.
+fn watch<C: Clone + Send + 'static>(
+    ended: tokio::sync::broadcast::Receiver<C>,
+    keep: impl Fn(&C) -> Option<pb::Call> + Send + 'static,
+) -> CallStream {
+    let ended = tokio_stream::wrappers::BroadcastStream::new(ended);
+    Box::pin(ended.filter_map(move |ended| match ended {
+        Ok(call) => keep(&call).map(Ok),
+        Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+            Some(Err(Status::data_loss(format!(
+                "grpc-chaos: this watch fell {n} calls behind and missed them; list calls to catch up"
+            ))))
+        }
+    }))
+}
 
 #[tonic::async_trait]
 impl pb::admin_server::Admin for AdminApi {
@@ -273,26 +309,12 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::ListCallsResponse>, Status> {
         let server = self.server()?;
         let session = self.admit(&request)?;
-        let body = request.into_inner();
-        let bound = |d: Option<prost_types::Duration>| {
-            d.map(|d| {
-                std::time::Duration::try_from(d).map_err(|_| {
-                    Status::invalid_argument("since and until are offsets: not negative")
-                })
-            })
-            .transpose()
-        };
-        let (since, until) = (bound(body.since)?, bound(body.until)?);
+        let filter = CallFilter::list(session, request.into_inner())?;
         let origin = server.started_at();
         let calls = server
             .received_calls()
             .iter()
-            .filter(|c| in_session(c, &session))
-            .filter(|c| body.method.is_empty() || c.method == body.method)
-            .filter(|c| {
-                let at = c.arrived_at.saturating_duration_since(origin);
-                since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u)
-            })
+            .filter(|c| filter.keeps(c, origin))
             .map(|c| convert::call(c, origin, &self.inner.schema))
             .collect();
         Ok(Response::new(pb::ListCallsResponse { calls }))
@@ -306,22 +328,15 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<Self::WatchCallsStream>, Status> {
         let server = self.server()?;
         let session = self.admit(&request)?;
-        let method = request.into_inner().method;
+        let filter = CallFilter::watch(session, request.into_inner());
         let origin = server.started_at();
         let schema = self.inner.schema.clone();
-        let ended = tokio_stream::wrappers::BroadcastStream::new(server.watch_calls());
-        let stream = ended.filter_map(move |ended| match ended {
-            Ok(call) if in_session(&call, &session) && (method.is_empty() || call.method == method) => {
-                Some(Ok(convert::call(&call, origin, &schema)))
-            }
-            Ok(_) => None,
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                Some(Err(Status::data_loss(format!(
-                    "grpc-chaos: this watch fell {n} calls behind and missed them; list calls to catch up"
-                ))))
-            }
+        let calls = watch(server.watch_calls(), move |call: &ReceivedCall| {
+            filter
+                .keeps(call, origin)
+                .then(|| convert::call(call, origin, &schema))
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(calls))
     }
 
     async fn verify(

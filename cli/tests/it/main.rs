@@ -9,6 +9,7 @@ mod support;
 mod export;
 mod proxy_bad_input;
 mod proxy_cli;
+mod proxy_journal;
 mod raw_client;
 mod served;
 

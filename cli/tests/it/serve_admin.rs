@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 use crate::raw_client;
-use crate::served::Served;
+use crate::served::{cli, Served};
 
 const SLOW_HELLO: &str = r#"
 [[stub]]
@@ -421,19 +421,6 @@ async fn a_token_is_required_when_set_and_beyond_loopback_the_api_is_off_without
     assert_eq!(hello(channel, "x", None).await.unwrap(), "Hello, x!");
 }
 
-/// Runs the CLI with these arguments; returns (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[grpc_chaos::test(paused = false)]
 async fn the_cli_mounts_lists_verifies_and_resets_a_running_server() {
     let served = Served::start(&[]).await;
@@ -443,12 +430,6 @@ async fn the_cli_mounts_lists_verifies_and_resets_a_running_server() {
     std::fs::write(&file, SLOW_HELLO).unwrap();
     let file = file.display().to_string();
     let addr = served.addr.clone();
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli(&args)
-        })
-    };
     let args = |words: &[&str]| -> Vec<String> {
         words
             .iter()
@@ -457,7 +438,7 @@ async fn the_cli_mounts_lists_verifies_and_resets_a_running_server() {
             .collect()
     };
 
-    let (code, out, err) = run(args(&["mount", &file])).await.unwrap();
+    let (code, out, err) = cli(&args(&["mount", &file])).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("mounted stub-"), "{out}");
 
@@ -468,37 +449,37 @@ async fn the_cli_mounts_lists_verifies_and_resets_a_running_server() {
         .await
         .unwrap();
 
-    let (code, out, err) = run(args(&["calls"])).await.unwrap();
+    let (code, out, err) = cli(&args(&["calls"])).await;
     assert_eq!(code, Some(0), "{err}");
     let row = out.lines().nth(1).unwrap_or_default();
     assert!(
         row.contains("/pb.Greeter/SayHello") && row.contains("3000000u") && row.contains("Ok"),
         "{out}"
     );
-    let (code, out, _) = run(args(&["calls", "--json"])).await.unwrap();
+    let (code, out, _) = cli(&args(&["calls", "--json"])).await;
     assert_eq!(code, Some(0));
     let call: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(call["method"], "/pb.Greeter/SayHello");
     assert_eq!(call["grpcTimeout"], "3000000u");
     assert_eq!(call["timeout"], "3s");
 
-    let (code, _, err) = run(args(&["verify"])).await.unwrap();
+    let (code, _, err) = cli(&args(&["verify"])).await;
     assert_eq!(code, Some(1));
     assert!(
         err.contains("expected exactly 2 call(s), received 1"),
         "{err}"
     );
 
-    let (code, out, _) = run(args(&["reset"])).await.unwrap();
+    let (code, out, _) = cli(&args(&["reset"])).await;
     assert_eq!(code, Some(0));
     assert!(out.contains("unmounted 1 stub(s)"), "{out}");
-    let (code, out, _) = run(args(&["verify"])).await.unwrap();
+    let (code, out, _) = cli(&args(&["verify"])).await;
     assert_eq!(code, Some(0), "{out}");
 
     // A malformed file: the server's line and column, under the file's own name.
     std::fs::write(dir.join("bad.toml"), "[[stub]]\nmethod = 5\n").unwrap();
     let bad = dir.join("bad.toml").display().to_string();
-    let (code, _, err) = run(args(&["mount", &bad])).await.unwrap();
+    let (code, _, err) = cli(&args(&["mount", &bad])).await;
     assert_eq!(code, Some(1));
     assert!(err.contains(&format!("{bad}:2:10: ")), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

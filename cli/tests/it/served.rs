@@ -131,3 +131,17 @@ impl Served {
         format!("http://{}", self.addr)
     }
 }
+
+/// Runs the `grpc-chaos` binary to its end: its exit code, stdout and stderr.
+pub async fn cli(args: &[String]) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_grpc-chaos"))
+        .args(args)
+        .output()
+        .await
+        .expect("the grpc-chaos binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
