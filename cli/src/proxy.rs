@@ -30,9 +30,11 @@ async fn resolve(upstream: &str) -> Result<SocketAddr, CliError> {
 }
 
 /// Appends each recorded call to the file, as a stub (one write per call).
+/// Messages of methods `schema` knows are written as tables, others as base64.
 fn recorder(
     path: &Path,
     redact: Vec<String>,
+    schema: Schema,
 ) -> Result<impl Fn(RecordedCall) + Send + Sync + 'static, CliError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -42,7 +44,7 @@ fn recorder(
     let file = Mutex::new(file);
     let name = path.display().to_string();
     Ok(move |call: RecordedCall| {
-        let text = Scenario::recorded_stub(&call, &redact);
+        let text = Scenario::recorded_stub_with(&schema, &call, &redact);
         let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = file.write_all(format!("\n{text}").as_bytes()) {
             tracing::warn!("cannot append to {name}: {e}");
@@ -76,7 +78,7 @@ async fn proxy(args: &ProxyArgs, schema: Schema, rules: Vec<FaultRule>) -> Resul
     let rule_count = rules.len();
     let addr = args.addr;
     let (admin_on, admin_line) = admin::mode(addr, args.admin_token.as_deref());
-    let admin = ProxyAdminApi::new(schema, args.admin_token.clone());
+    let admin = ProxyAdminApi::new(schema.clone(), args.admin_token.clone());
     let mut builder = Proxy::builder(Upstream::tcp(upstream))
         .rules(rules)
         .seed(args.seed)
@@ -90,7 +92,7 @@ async fn proxy(args: &ProxyArgs, schema: Schema, rules: Vec<FaultRule>) -> Resul
         builder = builder.max_active_faults(n);
     }
     if let Some(path) = &args.record {
-        builder = builder.record(recorder(path, args.redact.clone())?);
+        builder = builder.record(recorder(path, args.redact.clone(), schema)?);
     }
     let proxy = Arc::new(
         builder

@@ -19,7 +19,8 @@ use tonic::Status;
 
 use super::fault::{Fault, TimeoutEdit};
 use super::journal::{CallLog, MessageTap, ProxiedCall};
-use super::record::{FirstMessage, RecordedCall, RequestBody, RequestDelay, Sink};
+use super::record::{FirstMessage, RecordedCall, Sink};
+use super::request::{Prefetched, RequestBody, RequestDelay};
 use super::upstream::Link;
 use super::{ActiveFault, Shared};
 use crate::connection::status_from_error;
@@ -118,7 +119,7 @@ async fn forward_call(
     log: &mut Option<CallLog>,
 ) -> Response<BodyKind> {
     let arrived = Instant::now();
-    let (mut parts, body) = request.into_parts();
+    let (mut parts, mut body) = request.into_parts();
     let timeout = parts
         .headers
         .get("grpc-timeout")
@@ -135,15 +136,36 @@ async fn forward_call(
         return status_only(status);
     }
     // Rules see the call as the fake's matchers do; with none, nothing is copied.
+    let mut prefetched = Prefetched::default();
+    let mut request_tap = log.clone().map(MessageTap::requests);
     let fault = if shared.rules.is_empty() {
         Fault::default()
     } else {
-        let view = CallRequest {
+        let mut view = CallRequest {
             method: parts.uri.path().to_string(),
             metadata: MetadataMap::from_headers(parts.headers.clone()),
             timeout,
             first_message: None,
         };
+        if shared.needs_message_for(&view) {
+            // Read ahead to the first message (passed on as it was, once forwarded).
+            let read = prefetched.first_message(&mut body, request_tap.as_mut());
+            let read = match deadline {
+                Some(d) => tokio::select! {
+                    read = read => read,
+                    () = tokio::time::sleep_until(d) => return status_only(deadline_exceeded()),
+                },
+                None => read.await,
+            };
+            match read {
+                Ok(message) => view.first_message = message,
+                Err(_) => {
+                    return status_only(Status::cancelled(
+                        "grpc-chaos proxy: the client went away before its first message",
+                    ))
+                }
+            }
+        }
         match shared.pick(&view) {
             Some((fault, applied, token)) => {
                 *active = token;
@@ -209,8 +231,9 @@ async fn forward_call(
         .then(|| Arc::new(std::sync::Mutex::new(FirstMessage::default())));
     let body = RequestBody {
         inner: body,
+        prefetched,
         tap: tap.clone(),
-        journal: log.clone().map(MessageTap::requests),
+        journal: request_tap,
         delay: fault
             .request_message_delay
             .map(|(delay, nth)| RequestDelay::new(delay, nth)),

@@ -423,6 +423,19 @@ impl FaultRule {
         matchers.join(" and ")
     }
 
+    /// Whether a matcher of the rule reads the first request message.
+    pub(crate) fn needs_message(&self) -> bool {
+        self.matchers.iter().any(|m| m.needs_message())
+    }
+
+    /// Whether every matcher that does not read the message holds.
+    pub(crate) fn could_pick_without_message(&self, call: &CallRequest) -> bool {
+        self.matchers
+            .iter()
+            .filter(|m| !m.needs_message())
+            .all(|m| m.matches(call))
+    }
+
     /// Whether the rule picks this call; `rng` rolls its percentage.
     pub(crate) fn picks(&self, call: &CallRequest, rng: &mut SplitMix64) -> bool {
         self.matchers.iter().all(|m| m.matches(call))

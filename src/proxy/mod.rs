@@ -45,6 +45,7 @@ mod call;
 mod fault;
 mod journal;
 mod record;
+mod request;
 mod upstream;
 
 use std::io;
@@ -145,6 +146,24 @@ impl Shared {
                 None
             }
         }
+    }
+
+    /// Whether the call's first request message must be read before a rule is picked:
+    /// the first rule that could pick it (its other matchers holding) reads it. A rule
+    /// before it that picks every such call for certain settles it without the message.
+    pub(crate) fn needs_message_for(&self, call: &CallRequest) -> bool {
+        for rule in &self.rules {
+            if !rule.could_pick_without_message(call) {
+                continue;
+            }
+            if rule.needs_message() {
+                return true;
+            }
+            if rule.percentage >= 100.0 {
+                return false;
+            }
+        }
+        false
     }
 
     fn track(&self, task: JoinHandle<()>) {

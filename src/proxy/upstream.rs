@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::sync::Mutex;
 
-use super::record::RequestBody;
+use super::request::RequestBody;
 
 /// A byte stream to the upstream server.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

@@ -121,7 +121,7 @@ impl Ctx<'_> {
     fn stub(&self, spec: &Spanned<StubSpec>, seed: u64) -> Built<Stub> {
         let s = spec.get_ref();
         let known = match &s.method {
-            Some(path) => self.known_method(path, s)?,
+            Some(path) => self.known_method(path, uses_tables(s))?,
             None => None,
         };
         let (request_type, response_type) = known.unzip();
@@ -167,10 +167,12 @@ impl Ctx<'_> {
     /// The request and response types of a stub's method. A method no known proto
     /// defines is an error when the stub writes tables, or when its service is known (a
     /// typo, then); otherwise its messages are raw bytes.
-    fn known_method(
+    /// The method's request and response types; an error, naming the closest method,
+    /// when `tables` needs them or the service is known but not the method.
+    pub(super) fn known_method(
         &self,
         path: &Spanned<String>,
-        s: &StubSpec,
+        tables: bool,
     ) -> Built<Option<(MessageDescriptor, MessageDescriptor)>> {
         if let Some(m) = self.schema.method(path.get_ref()) {
             return Ok(Some((m.input(), m.output())));
@@ -180,7 +182,7 @@ impl Ctx<'_> {
             .strip_prefix('/')
             .and_then(|p| p.split_once('/'))
             .map(|(service, _)| service);
-        if uses_tables(s) || service.is_some_and(|svc| self.schema.has_service(svc)) {
+        if tables || service.is_some_and(|svc| self.schema.has_service(svc)) {
             let closest = self
                 .schema
                 .closest_method(path.get_ref())

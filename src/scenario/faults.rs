@@ -4,7 +4,11 @@
 //! [[fault]]
 //! name = "slow and flaky inventory"
 //! method = "/shop.Inventory/GetItem"     # or service = "shop.Inventory"; neither: every call
-//! match = { metadata = { "x-tenant" = "blue" } }   # the stub matchers on metadata and deadline
+//! match = { metadata = { "x-tenant" = "blue" } }   # the stub matchers: metadata, deadline, and
+//!                                        # the first request message (`message_contains = {…}`,
+//!                                        # `message = {…}` with the types loaded, or
+//!                                        # `message_base64`); the proxy reads ahead to it
+//!                                        # only when a rule needs it
 //! percentage = 30                        # of the matching calls, seeded by --seed
 //! delay_ms = 200                         # before forwarding
 //! response_delay_ms = 100                # before the response headers go down
@@ -64,16 +68,13 @@ impl Ctx<'_> {
         if let (Some(path), Some(_)) = (&f.method, &f.service) {
             return Err(self.at(path, "give `method` or `service`, not both"));
         }
-        if f.matches.message.is_some()
-            || f.matches.message_contains.is_some()
-            || f.matches.message_base64.is_some()
-        {
-            return Err(self.at(
-                spec,
-                "a fault matches on metadata and deadlines, not on messages",
-            ));
-        }
-        for m in self.matchers(&f.matches, None)? {
+        // Tables of the first request message need the method's types (`--proto`).
+        let tables = f.matches.message.is_some() || f.matches.message_contains.is_some();
+        let request_type = match &f.method {
+            Some(path) => self.known_method(path, tables)?.map(|(input, _)| input),
+            None => None,
+        };
+        for m in self.matchers(&f.matches, request_type)? {
             rule = rule.and(Boxed(m));
         }
         if let Some(p) = &f.percentage {

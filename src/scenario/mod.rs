@@ -264,7 +264,30 @@ impl Scenario {
     /// assert_eq!(Scenario::parse("r.toml", &text, 0).unwrap().len(), 1);
     /// ```
     pub fn recorded_stub(call: &crate::proxy::RecordedCall, redact: &[String]) -> String {
-        record::stub_text(call, redact)
+        record::stub_text(call, redact, None)
+    }
+
+    /// As [`recorded_stub`](Self::recorded_stub), with the messages of methods `schema`
+    /// knows written as tables in the protobuf JSON mapping (`message = {…}`, matched by
+    /// equality on the request side), for a recording a person can read and edit.
+    ///
+    /// ```
+    /// use grpc_chaos::proxy::RecordedCall;
+    /// use grpc_chaos::scenario::Scenario;
+    /// use grpc_chaos::schema::Schema;
+    /// let mut call = RecordedCall::default();
+    /// call.method = "/pb.Greeter/SayHello".into();
+    /// call.request = Some(prost::Message::encode_to_vec(&grpc_chaos::pb::HelloRequest { name: "Ada".into() }).into());
+    /// let text = Scenario::recorded_stub_with(&Schema::builtin(), &call, &[]);
+    /// assert!(text.contains("name = \"Ada\""), "{text}");
+    /// assert_eq!(Scenario::parse("r.toml", &text, 0).unwrap().len(), 1);
+    /// ```
+    pub fn recorded_stub_with(
+        schema: &Schema,
+        call: &crate::proxy::RecordedCall,
+        redact: &[String],
+    ) -> String {
+        record::stub_text(call, redact, Some(schema))
     }
 
     /// The file's `[[fault]]` rules, in order, for a [`Proxy`](crate::proxy::Proxy). The

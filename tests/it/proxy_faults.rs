@@ -425,3 +425,84 @@ async fn a_request_message_is_held_on_its_way_upstream() {
     assert_eq!(answer.message, "0,300,300");
     assert_eq!(start.elapsed(), ms(300));
 }
+
+#[grpc_chaos::test]
+async fn a_rule_matches_on_the_first_request_message() {
+    let server = upstream();
+    let rules = vec![FaultRule::given(method(SAY_HELLO))
+        .and(grpc_chaos::fake::message_eq(hello("slow")))
+        .with(Fault::new().delay(ms(200)))];
+    let (proxy, mut client) = through(&server, rules);
+    let start = Instant::now();
+    client.say_hello(hello("slow")).await.unwrap();
+    client.say_hello(hello("fast")).await.unwrap();
+    let calls = server.wait_for_ended_calls(2).await;
+    assert_eq!(arrivals(&calls, start), [ms(200), ms(200)]);
+    // Read ahead, the message still reaches the upstream whole, once.
+    assert_eq!(
+        calls[0].requests::<grpc_chaos::pb::HelloRequest>().unwrap(),
+        [hello("slow")]
+    );
+    let journal = proxy.wait_for_ended_calls(2).await;
+    assert!(journal[0].fault.is_some() && journal[1].fault.is_none());
+    assert_eq!(journal[0].call.request_messages.len(), 1);
+}
+
+#[grpc_chaos::test]
+async fn the_proxy_reads_ahead_only_for_a_rule_that_needs_the_message() {
+    let server = upstream();
+    // A scenario rule on the message of SayHelloClientStream alone.
+    let mut scenario = grpc_chaos::scenario::Scenario::parse(
+        "faults.toml",
+        r#"
+[[fault]]
+method = "/pb.Greeter/SayHelloClientStream"
+match = { message_contains = { name = "late" } }
+status = { code = "NOT_FOUND", message = "no late ones" }
+"#,
+        0,
+    )
+    .unwrap();
+    let (_proxy, mut client) = through(&server, scenario.take_faults());
+    let start = Instant::now();
+    // The first message comes 100 ms after the call opens.
+    let late = || {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            tokio::time::sleep(ms(100)).await;
+            for name in ["late", "later"] {
+                let _ = tx.send(hello(name)).await;
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    };
+    let status = client.say_hello_client_stream(late()).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::NotFound, "no late ones")
+    );
+    assert_eq!(start.elapsed(), ms(100));
+    assert!(server.received_calls().is_empty());
+    let start = Instant::now();
+    // The other shapes are forwarded as soon as they open: nothing to read ahead for.
+    let streamed = client.say_hello_bidi_stream(late()).await.unwrap();
+    let calls = server.wait_for_calls(1).await;
+    assert_eq!(arrivals(&calls, start), [ms(0)]);
+    drop(streamed);
+}
+
+#[grpc_chaos::test]
+async fn a_message_table_on_a_method_no_proto_defines_names_the_closest() {
+    let error = grpc_chaos::scenario::Scenario::parse(
+        "faults.toml",
+        "[[fault]]\nmethod = \"/pb.Greeter/SayHelo\"\nmatch = { message_contains = { name = \"x\" } }\ndelay_ms = 1\n",
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("faults.toml:2:10: ")
+            && error.contains("the closest is \"/pb.Greeter/SayHello\""),
+        "{error}"
+    );
+}

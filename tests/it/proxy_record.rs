@@ -93,14 +93,25 @@ async fn session(channel: Channel) -> Vec<String> {
     seen
 }
 
+/// Written with the types known (messages as tables) or not (as base64), a recording
+/// replays the same.
+#[rstest::rstest]
+#[case::as_tables(true)]
+#[case::as_bytes(false)]
 #[grpc_chaos::test]
-async fn a_recorded_session_replays_the_same() {
+async fn a_recorded_session_replays_the_same(#[case] tables: bool) {
     let server = upstream();
     let recorded = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&recorded);
+    let schema = grpc_chaos::schema::Schema::builtin();
     let proxy = Proxy::builder(Upstream::fake(&server))
         .record(move |call| {
-            let text = Scenario::recorded_stub(&call, &["x-secret".to_string()]);
+            let redact = ["x-secret".to_string()];
+            let text = if tables {
+                Scenario::recorded_stub_with(&schema, &call, &redact)
+            } else {
+                Scenario::recorded_stub(&call, &redact)
+            };
             sink.lock().unwrap().push_str(&text);
         })
         .in_memory();
@@ -112,6 +123,8 @@ async fn a_recorded_session_replays_the_same() {
         !text.contains("hunter2") && !text.contains("leaked"),
         "{text}"
     );
+    assert_eq!(text.contains("name = \"Ada\""), tables, "{text}");
+    assert_eq!(text.contains("message_base64"), !tables, "{text}");
     let replay = FakeServer::in_memory();
     Scenario::parse("recorded.toml", &text, 0)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))

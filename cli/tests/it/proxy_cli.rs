@@ -230,3 +230,72 @@ fn a_bad_fault_file_or_upstream_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--upstream \"no port\""));
 }
+
+#[grpc_chaos::test(paused = false)]
+async fn with_the_types_loaded_a_rule_matches_the_first_message_as_a_table() {
+    use crate::serve_any_proto::catalog::catalog_client::CatalogClient;
+    use crate::serve_any_proto::catalog::{get_product_request::Filter, GetProductRequest};
+    use crate::serve_any_proto::{anvil, descriptor_set, path};
+    use grpc_chaos_cli::admin::pb::{admin_client::AdminClient, ListCallsRequest};
+
+    let server = Served::start(&[
+        "--descriptor-set",
+        &descriptor_set(),
+        "--scenario",
+        &path("scenarios/catalog.json"),
+    ])
+    .await;
+    let (dir, faults) = write(
+        "catalog-faults.toml",
+        r#"
+[[fault]]
+name = "no eu"
+method = "/catalog.v1.Catalog/GetProduct"
+match = { message_contains = { filter = { region = "eu" } } }
+status = { code = "NOT_FOUND", message = "not in the eu" }
+"#,
+    );
+    let proxy = Served::start_proxy(
+        &server.addr,
+        &["--descriptor-set", &descriptor_set(), "--scenario", &faults],
+    )
+    .await;
+    std::fs::remove_dir_all(dir).unwrap();
+    let mut catalog = CatalogClient::connect(proxy.uri()).await.unwrap();
+    let a1 = GetProductRequest {
+        sku: "A-1".into(),
+        filter: None,
+    };
+    assert_eq!(catalog.get_product(a1).await.unwrap().into_inner(), anvil());
+    let eu = GetProductRequest {
+        sku: "anything".into(),
+        filter: Some(Filter {
+            region: "eu".into(),
+            include_hidden: true,
+        }),
+    };
+    let status = catalog.get_product(eu).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::NotFound, "not in the eu")
+    );
+
+    // The journal shows both requests in the JSON mapping of the loaded types.
+    let calls = AdminClient::new(proxy.channel().await)
+        .list_calls(ListCallsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .calls;
+    assert!(
+        calls[0].requests[0].json.contains("\"sku\":\"A-1\""),
+        "{:?}",
+        calls[0].requests
+    );
+    assert!(
+        calls[1].requests[0].json.contains("\"region\":\"eu\""),
+        "{:?}",
+        calls[1].requests
+    );
+    assert_eq!(calls[1].proxied.as_ref().unwrap().rule, "no eu");
+}

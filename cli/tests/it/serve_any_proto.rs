@@ -23,12 +23,12 @@ use catalog::{
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-fn path(relative: &str) -> String {
+pub(crate) fn path(relative: &str) -> String {
     format!("{DIR}/tests/{relative}")
 }
 
 /// `catalog.bin`, as `protoc --include_imports -o` writes it.
-fn descriptor_set() -> String {
+pub(crate) fn descriptor_set() -> String {
     concat!(env!("OUT_DIR"), "/catalog.bin").to_string()
 }
 
@@ -40,7 +40,7 @@ fn money(currency: &str, units: i64) -> Option<Money> {
 }
 
 /// The product the A-1 stub answers with, as the generated types read it.
-fn anvil() -> Product {
+pub(crate) fn anvil() -> Product {
     Product {
         sku: "A-1".into(),
         title: "Anvil".into(),

@@ -1,5 +1,6 @@
 //! The gRPC interop cases that concern `TestService`, run against `grpc-chaos serve`
-//! in a subprocess (interop-test-descriptions.md).
+//! in a subprocess (interop-test-descriptions.md), directly and through a pass-through
+//! `grpc-chaos proxy`: every case passes the same both ways.
 
 use std::time::Duration;
 
@@ -19,7 +20,33 @@ use tonic::{Code, Request};
 use crate::raw_client;
 use crate::served::Served;
 
-async fn client(served: &Served) -> TestServiceClient<Channel> {
+/// `serve`, alone or behind a `grpc-chaos proxy` with no rules.
+struct Target {
+    served: Served,
+    proxy: Option<Served>,
+}
+
+impl Target {
+    async fn start(through_proxy: bool) -> Self {
+        let served = Served::start(&[]).await;
+        let proxy = match through_proxy {
+            true => Some(Served::start_proxy(&served.addr, &[]).await),
+            false => None,
+        };
+        Self { served, proxy }
+    }
+
+    /// The address clients call.
+    fn addr(&self) -> &str {
+        &self.proxy.as_ref().unwrap_or(&self.served).addr
+    }
+
+    fn uri(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+}
+
+async fn client(served: &Target) -> TestServiceClient<Channel> {
     TestServiceClient::connect(served.uri()).await.unwrap()
 }
 
@@ -49,9 +76,12 @@ fn stream_request(response_size: i32, payload_size: usize) -> StreamingOutputCal
     }
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn empty_unary_and_large_unary() {
-    let served = Served::start(&[]).await;
+async fn empty_unary_and_large_unary(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     assert_eq!(
@@ -82,9 +112,12 @@ async fn empty_unary_and_large_unary() {
     );
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn client_streaming_and_server_streaming() {
-    let served = Served::start(&[]).await;
+async fn client_streaming_and_server_streaming(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     let uploads = [27_182, 8, 1_828, 45_904].map(|n| StreamingInputCallRequest {
@@ -114,9 +147,12 @@ async fn client_streaming_and_server_streaming() {
     assert_eq!(sizes, [31_415, 9, 2_653, 58_979]);
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn ping_pong_and_empty_stream() {
-    let served = Served::start(&[]).await;
+async fn ping_pong_and_empty_stream(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     let (tx, rx) = mpsc::channel(1);
@@ -145,9 +181,12 @@ async fn ping_pong_and_empty_stream() {
     assert_eq!(empty.message().await.unwrap(), None);
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
-    let served = Served::start(&[]).await;
+async fn custom_metadata_is_echoed_on_unary_and_full_duplex(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
     let initial = "test_initial_metadata_value";
     let trailing = [0xab_u8, 0xab, 0xab];
@@ -199,9 +238,12 @@ async fn custom_metadata_is_echoed_on_unary_and_full_duplex() {
     );
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn status_code_and_message_and_special_status_message() {
-    let served = Served::start(&[]).await;
+async fn status_code_and_message_and_special_status_message(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     for message in [
@@ -235,9 +277,12 @@ async fn status_code_and_message_and_special_status_message() {
     }
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn unimplemented_method_and_unimplemented_service() {
-    let served = Served::start(&[]).await;
+async fn unimplemented_method_and_unimplemented_service(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     let err = client.unimplemented_call(Empty {}).await.unwrap_err();
@@ -251,9 +296,12 @@ async fn unimplemented_method_and_unimplemented_service() {
     );
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn cancel_after_begin_and_cancel_after_first_response() {
-    let served = Served::start(&[]).await;
+async fn cancel_after_begin_and_cancel_after_first_response(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let mut client = client(&served).await;
 
     // cancel_after_begin: the upload starts, nothing is sent, the client cancels.
@@ -296,9 +344,12 @@ async fn cancel_after_begin_and_cancel_after_first_response() {
     );
 }
 
+#[rstest::rstest]
+#[case::direct(false)]
+#[case::through_the_proxy(true)]
 #[grpc_chaos::test(paused = false)]
-async fn timeout_on_sleeping_server() {
-    let served = Served::start(&[]).await;
+async fn timeout_on_sleeping_server(#[case] through_proxy: bool) {
+    let served = Target::start(through_proxy).await;
     let request = StreamingOutputCallRequest {
         payload: zeros(27_182),
         ..Default::default()
@@ -309,7 +360,7 @@ async fn timeout_on_sleeping_server() {
     // report CANCELLED; a bare HTTP/2 client reads the server's own status instead.
     let path = "/grpc.testing.TestService/FullDuplexCall";
     let response = raw_client::call(
-        &served.addr,
+        served.addr(),
         path,
         &[("grpc-timeout", "1m")],
         &request,
