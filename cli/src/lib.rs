@@ -237,6 +237,11 @@ pub struct ProxyArgs {
     /// read it).
     #[command(flatten)]
     pub journal: JournalArgs,
+    /// Lets clients choose a call's fault with `serve`'s `x-chaos-*` request headers,
+    /// stripped before forwarding (all but `x-chaos-session`); they take the rules'
+    /// place for that call.
+    #[arg(long)]
+    pub fault_headers: bool,
     /// Requires `authorization: Bearer TOKEN` on the proxy's admin API. Without a
     /// token it is served only when listening on loopback.
     #[arg(long, value_name = "TOKEN")]

@@ -82,6 +82,7 @@ async fn proxy(args: &ProxyArgs, schema: Schema, rules: Vec<FaultRule>) -> Resul
     let mut builder = Proxy::builder(Upstream::tcp(upstream))
         .rules(rules)
         .seed(args.seed)
+        .fault_headers(args.fault_headers)
         .journal_limit(args.journal.journal_calls)
         .journal_bytes(args.journal.journal_bytes)
         .journal_message_bytes(args.journal.journal_message_bytes);

@@ -28,25 +28,29 @@ use tonic::{Code, Status};
 use super::script::{Ending, Script};
 use crate::metadata::{decode_base64, encode_binary, header_name};
 
-const PREFIX: &str = "x-chaos-";
+/// What every fault header's name starts with.
+pub(crate) const PREFIX: &str = "x-chaos-";
+/// The longest delay a header may ask for, and what `x-chaos-hang` waits in the proxy.
+pub(crate) const MAX_DELAY: Duration = Duration::from_millis(MAX_DELAY_MS);
 /// The longest delay a header may ask for (a day): a typo should not park a call forever.
 const MAX_DELAY_MS: u64 = 86_400_000;
 /// Where the raw `grpc-timeout` is echoed.
 pub(crate) const TIMEOUT_ECHO: &str = "x-chaos-grpc-timeout";
 
-/// The faults one request asks for.
+/// The faults one request asks for: the one reading of the header grammar, which the
+/// fake applies to its reply and the proxy turns into its own fault.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    delay: Option<Duration>,
-    status: Option<Code>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) status: Option<Code>,
     message: Option<String>,
-    abort_after: Option<usize>,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    trailers: Vec<(HeaderName, HeaderValue)>,
-    hang: bool,
+    pub(crate) abort_after: Option<usize>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) trailers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) hang: bool,
     fail_first: Option<u64>,
     key: Option<String>,
-    pushback_ms: Option<HeaderValue>,
+    pub(crate) pushback_ms: Option<HeaderValue>,
 }
 
 /// Per-key call counts for `x-chaos-fail-first`, shared by every call of a server.
@@ -204,20 +208,26 @@ impl Faults {
         Ok(any.then_some(faults))
     }
 
-    fn status(&self, default: Code) -> Status {
+    /// The status asked for, or `default`, with the message asked for.
+    pub(crate) fn status(&self, default: Code) -> Status {
         Status::new(
             self.status.unwrap_or(default),
             self.message.clone().unwrap_or_default(),
         )
     }
 
-    /// Changes the script the stub chose as the headers ask.
-    pub(crate) fn apply(self, mut script: Script, counts: &FailFirstCounts) -> Script {
-        let failing = match (&self.key, self.fail_first) {
+    /// With `x-chaos-fail-first`: counts this call under its key and says whether it is
+    /// one of the first N, which fail; `None` without it.
+    pub(crate) fn failing(&self, counts: &FailFirstCounts) -> Option<bool> {
+        match (&self.key, self.fail_first) {
             (Some(key), Some(n)) => Some(counts.count(key) < n),
             _ => None,
-        };
-        match failing {
+        }
+    }
+
+    /// Changes the script the stub chose as the headers ask.
+    pub(crate) fn apply(self, mut script: Script, counts: &FailFirstCounts) -> Script {
+        match self.failing(counts) {
             Some(true) => {
                 script = Script::from_status(self.status(Code::Unavailable));
                 if let Some(ms) = &self.pushback_ms {

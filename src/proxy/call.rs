@@ -18,7 +18,7 @@ use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use super::fault::{Fault, TimeoutEdit};
-use super::journal::{CallLog, MessageTap, ProxiedCall};
+use super::journal::{AppliedFault, CallLog, MessageTap, ProxiedCall};
 use super::record::{FirstMessage, RecordedCall, Sink};
 use super::request::{Prefetched, RequestBody, RequestDelay};
 use super::upstream::Link;
@@ -135,10 +135,35 @@ async fn forward_call(
     if let Err(status) = check_request_size(&parts.headers, super::METADATA_LIMIT) {
         return status_only(status);
     }
+    // The client's own `x-chaos-*` headers, when they are on, take the rules' place.
+    let asked = match shared.fault_headers {
+        true => match super::headers::fault(&parts.headers, &shared.fail_counts) {
+            Ok(asked) => {
+                super::headers::strip(&mut parts.headers);
+                asked
+            }
+            Err(status) => return status_only(status),
+        },
+        false => None,
+    };
     // Rules see the call as the fake's matchers do; with none, nothing is copied.
     let mut prefetched = Prefetched::default();
     let mut request_tap = log.clone().map(MessageTap::requests);
-    let fault = if shared.rules.is_empty() {
+    let fault = if let Some(asked) = asked {
+        match shared.admit(&asked, parts.uri.path()) {
+            Some(token) => {
+                *active = token;
+                if let Some(log) = &log {
+                    log.fault(AppliedFault {
+                        rule: "x-chaos-* headers".into(),
+                        fault: asked.to_string(),
+                    });
+                }
+                asked
+            }
+            None => Fault::default(),
+        }
+    } else if shared.rules.is_empty() {
         Fault::default()
     } else {
         let mut view = CallRequest {

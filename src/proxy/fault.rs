@@ -55,6 +55,11 @@ pub(crate) struct HeaderEdit {
 }
 
 impl HeaderEdit {
+    /// Sets `name` (replacing any value it has) on the way through.
+    pub(crate) fn set(&mut self, name: HeaderName, value: HeaderValue) {
+        self.set.push((name, value));
+    }
+
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         for name in &self.remove {
             headers.remove(name);

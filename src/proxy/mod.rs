@@ -43,6 +43,7 @@
 
 mod call;
 mod fault;
+mod headers;
 mod journal;
 mod record;
 mod request;
@@ -66,6 +67,7 @@ use tokio::time::Instant;
 use tonic::server::NamedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::fake::faults::FailFirstCounts;
 use crate::fake::journal::{Journal, JournalLimits};
 use crate::fake::services::Services;
 use crate::fake::{CallRequest, WaitTimeout, DEFAULT_WAIT_LIMIT};
@@ -91,6 +93,9 @@ pub(crate) struct Shared {
     recorder: Option<record::Sink>,
     /// Every call, unless the builder turned it off.
     journal: Option<Arc<Journal<ProxiedCall>>>,
+    /// Whether `x-chaos-*` request headers choose faults, and their fail-first counts.
+    fault_headers: bool,
+    fail_counts: FailFirstCounts,
     /// Real services the proxy answers itself (an admin API), not forwarded.
     services: Services,
     rules: Vec<FaultRule>,
@@ -125,8 +130,16 @@ impl Shared {
             tracing::debug!(rule = %applied.rule, fault = %applied.fault, method = %call.method, "grpc-chaos proxy: fault applied");
             (rule.fault.clone(), applied)
         };
+        let token = self.admit(&fault, &call.method)?;
+        Some((fault, applied, token))
+    }
+
+    /// The token that counts a fault as active while its call lasts; `None` when the
+    /// cap on active faults is reached (the call then goes untouched). A fault that does
+    /// nothing is not counted.
+    pub(crate) fn admit(&self, fault: &Fault, method: &str) -> Option<ActiveFault> {
         if !fault.is_active() {
-            return Some((fault, applied, ActiveFault(None)));
+            return Some(ActiveFault(None));
         }
         let admitted = self
             .active_faults
@@ -136,13 +149,9 @@ impl Shared {
                     .then_some(n + 1)
             });
         match admitted {
-            Ok(_) => Some((
-                fault,
-                applied,
-                ActiveFault(Some(Arc::clone(&self.active_faults))),
-            )),
+            Ok(_) => Some(ActiveFault(Some(Arc::clone(&self.active_faults)))),
             Err(_) => {
-                tracing::debug!(method = %call.method, "grpc-chaos proxy: at the cap on active faults; forwarding untouched");
+                tracing::debug!(%method, "grpc-chaos proxy: at the cap on active faults; forwarding untouched");
                 None
             }
         }
@@ -185,6 +194,7 @@ pub struct ProxyBuilder {
     recorder: Option<record::Sink>,
     journal: JournalLimits,
     services: Services,
+    fault_headers: bool,
     rules: Vec<FaultRule>,
     seed: u64,
 }
@@ -232,6 +242,29 @@ impl ProxyBuilder {
     /// Seeds the rules' percentages, so a run replays.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Lets the client choose a call's fault with the fake's `x-chaos-*` request headers
+    /// ([`crate::fake::faults`]), which the proxy strips before forwarding (all but
+    /// `x-chaos-session`). A call's headers take the place of the rules for it; a bad
+    /// header is INVALID_ARGUMENT naming it. Off by default.
+    ///
+    /// | header | through the proxy |
+    /// |---|---|
+    /// | `x-chaos-delay-ms: N` | the response headers are held N ms (before forwarding, with `x-chaos-status` alone) |
+    /// | `x-chaos-status`, `x-chaos-message` | answered with that status, without the upstream |
+    /// | `x-chaos-abort-after: N` | N response messages pass, then `x-chaos-status` (default UNAVAILABLE) |
+    /// | `x-chaos-header`, `x-chaos-trailer: key=value` | set on the response headers or trailers |
+    /// | `x-chaos-hang: true` | never forwarded: the client's deadline (which the proxy enforces) or cancel ends it |
+    /// | `x-chaos-fail-first: N`, `x-chaos-key: K`, `x-chaos-pushback-ms` | the first N calls with key K answered with `x-chaos-status` (default UNAVAILABLE), later ones forwarded |
+    ///
+    /// ```
+    /// let b = grpc_chaos::proxy::Proxy::builder(grpc_chaos::proxy::Upstream::tcp("127.0.0.1:50051".parse().unwrap()))
+    ///     .fault_headers(true);
+    /// ```
+    pub fn fault_headers(mut self, on: bool) -> Self {
+        self.fault_headers = on;
         self
     }
 
@@ -332,6 +365,8 @@ impl ProxyBuilder {
             upstream: self.upstream,
             recorder: self.recorder,
             journal,
+            fault_headers: self.fault_headers,
+            fail_counts: FailFirstCounts::default(),
             services: self.services,
             rules: self.rules,
             rng: Mutex::new(SplitMix64::new(self.seed)),
@@ -407,6 +442,7 @@ impl Proxy {
             recorder: None,
             journal: JournalLimits::default(),
             services: Services::default(),
+            fault_headers: false,
             rules: Vec::new(),
             seed: 0,
         }

@@ -26,6 +26,7 @@ mod journal_limits;
 mod load;
 mod metadata_props;
 mod proxy_faults;
+mod proxy_headers;
 mod proxy_journal;
 mod proxy_record;
 mod proxy_reliability;

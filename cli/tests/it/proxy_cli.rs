@@ -299,3 +299,38 @@ status = { code = "NOT_FOUND", message = "not in the eu" }
     );
     assert_eq!(calls[1].proxied.as_ref().unwrap().rule, "no eu");
 }
+
+#[grpc_chaos::test(paused = false)]
+async fn with_fault_headers_the_client_chooses_its_fault_and_the_upstream_never_sees_it() {
+    let server = Served::start(&[]).await;
+    let proxy = Served::start_proxy(&server.addr, &["--fault-headers"]).await;
+    let mut greeter = GreeterClient::connect(proxy.uri()).await.unwrap();
+    let mut request = Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("x-chaos-status", "5".parse().unwrap());
+    let status = greeter.say_hello(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    // The upstream `serve` would have answered the header itself: the proxy stripped it.
+    let mut request = Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("x-chaos-header", "x-from=proxy".parse().unwrap());
+    let response = greeter.say_hello(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-from").unwrap(), "proxy");
+    let calls = grpc_chaos_cli::admin::pb::admin_client::AdminClient::new(server.channel().await)
+        .list_calls(grpc_chaos_cli::admin::pb::ListCallsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .calls;
+    assert_eq!(calls.len(), 1, "the NOT_FOUND was the proxy's own");
+    assert!(
+        calls[0]
+            .metadata
+            .iter()
+            .all(|m| !m.key.starts_with("x-chaos-")),
+        "{:?}",
+        calls[0].metadata
+    );
+}
