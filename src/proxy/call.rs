@@ -28,6 +28,7 @@ use crate::deadline::{
     deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes, GrpcTimeoutError,
 };
 use crate::fake::{CallEnding, CallRequest, Reason, ReceivedCall};
+use crate::framing::FrameReader;
 use crate::metadata::check_request_size;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -355,7 +356,14 @@ fn status_trailers(status: &Status) -> HeaderMap {
 /// connection is UNAVAILABLE; a stream reset gets the code tonic maps its HTTP/2 error
 /// code to, as the spec says).
 fn status_of(error: hyper::Error) -> Status {
-    status_from_error(Box::new(error))
+    let status = status_from_error(Box::new(error));
+    Status::new(
+        status.code(),
+        format!(
+            "grpc-chaos proxy: the upstream failed: {}",
+            status.message()
+        ),
+    )
 }
 
 /// Passes the upstream body down, applying the fault message by message and ending the
@@ -554,6 +562,11 @@ fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
 pub(crate) struct ProxyBody {
     kind: BodyKind,
     log: Option<MessageTap>,
+    /// Finds where messages end when no journal does, so that a response ending inside
+    /// a message (the upstream's length prefix lied) gets a status of its own.
+    framing: Option<FrameReader>,
+    /// Whether the proxy's own status took the place of the upstream's trailers.
+    replaced: bool,
     /// Since when a pass-through body has waited on the upstream.
     waiting: Option<Instant>,
     _live: Live,
@@ -563,13 +576,55 @@ pub(crate) struct ProxyBody {
 
 impl ProxyBody {
     fn new(kind: BodyKind, live: Live, active: ActiveFault, log: Option<CallLog>) -> Self {
+        let checked = !matches!(kind, BodyKind::Empty | BodyKind::Service(_));
         Self {
+            framing: (checked && log.is_none()).then(FrameReader::new),
+            log: log.map(MessageTap::responses).filter(|_| checked),
             kind,
-            log: log.map(MessageTap::responses),
+            replaced: false,
             waiting: None,
             _live: live,
             _active: active,
         }
+    }
+
+    /// A response that ends inside a message ends instead with INTERNAL, saying so.
+    fn check_framing(
+        &mut self,
+        polled: Poll<Option<Result<Frame<Bytes>, BoxError>>>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let pending = match (&self.log, &self.framing) {
+            (Some(tap), _) => tap.pending(),
+            (None, Some(reader)) => reader.pending(),
+            (None, None) => return polled,
+        };
+        let ends = match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(reader)) = (frame.data_ref(), self.framing.as_mut()) {
+                    let mut data = &data[..];
+                    while reader.read(&mut data).is_some() {}
+                }
+                frame.is_trailers()
+            }
+            Poll::Ready(None) => true,
+            _ => false,
+        };
+        if !ends || pending == 0 {
+            return polled;
+        }
+        if let (Some(tap), BodyKind::Upstream(_), Poll::Ready(Some(Ok(frame)))) =
+            (&self.log, &self.kind, &polled)
+            && let Some(trailers) = frame.trailers_ref()
+        {
+            // What the upstream said, before the proxy's own status replaces it.
+            tap.log().upstream_status(trailers);
+        }
+        self.replaced = true;
+        let status = Status::internal(format!(
+            "grpc-chaos proxy: the upstream's response ended inside a message \
+             ({pending} bytes of it, prefix included, had come)"
+        ));
+        Poll::Ready(Some(Ok(Frame::trailers(status_trailers(&status)))))
     }
 
     /// Journals what goes down to the client.
@@ -594,7 +649,7 @@ impl ProxyBody {
                 if let Some(data) = frame.data_ref() {
                     tap.feed(data);
                 } else if let Some(trailers) = frame.trailers_ref() {
-                    if upstream {
+                    if upstream && !self.replaced {
                         tap.log().upstream_status(trailers);
                     }
                     tap.log().sent_status(trailers);
@@ -684,6 +739,7 @@ impl http_body::Body for ProxyBody {
                 .poll_frame(cx)
                 .map_err(|status| Box::new(status) as BoxError),
         };
+        let polled = this.check_framing(polled);
         this.journal(&polled);
         polled
     }

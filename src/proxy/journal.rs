@@ -218,6 +218,11 @@ impl MessageTap {
         &self.log
     }
 
+    /// Bytes of a message begun and not finished (0 between messages).
+    pub(crate) fn pending(&self) -> usize {
+        self.reader.pending()
+    }
+
     /// Journals each message `data` completes.
     pub(crate) fn feed(&mut self, mut data: &[u8]) {
         while let Some(step) = self.reader.read(&mut data) {

@@ -25,6 +25,7 @@ mod intercept_logging;
 mod journal_limits;
 mod load;
 mod metadata_props;
+mod proxy_bad_upstream;
 mod proxy_faults;
 mod proxy_headers;
 mod proxy_journal;
