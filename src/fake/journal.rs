@@ -687,6 +687,11 @@ impl<C: Journaled> Recorder<C> {
         out
     }
 
+    /// Changes what no wait is for (the proxy's timings), without waking the waiters.
+    pub(crate) fn note(&self, f: impl FnOnce(&mut C)) {
+        f(&mut lock(&self.entry).call);
+    }
+
     /// Reads the entry without changing it.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&C) -> R) -> R {
         f(&lock(&self.entry).call)
@@ -720,7 +725,8 @@ impl<C: Journaled> Recorder<C> {
         {
             journal.trim(&mut lock(&journal.calls));
         }
-        journal.changed.notify_waiters();
+        // No wait is for a message (waits are for arrivals, endings and idleness), so
+        // nobody is woken for one.
         index
     }
 
@@ -757,8 +763,8 @@ impl<C: Journaled> Drop for Recorder<C> {
         let ended = &self.journal.ended;
         self.read(|entry| {
             let call = entry.call();
-            let ending = call.ending.describe(origin);
-            tracing::info!(call = call.id, method = %call.method, %ending, "call ended");
+            // Described inside the macro: only when the line is logged.
+            tracing::info!(call = call.id, method = %call.method, ending = %call.ending.describe(origin), "call ended");
             if ended.receiver_count() > 0 {
                 // No watcher left is not an error: the call is still in the journal.
                 let _ = ended.send(entry.clone());

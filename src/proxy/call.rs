@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
+use super::coalesce::Coalesced;
 use super::fault::{Fault, TimeoutEdit};
 use super::journal::{AppliedFault, CallLog, MessageTap, ProxiedCall};
 use super::record::{FirstMessage, RecordedCall, Sink};
@@ -319,7 +320,7 @@ async fn forward_call(
     });
     fault.response_headers.apply(&mut head.headers);
     if fault.leaves_body() && deadline.is_none() && recording.is_none() {
-        return Response::from_parts(head, BodyKind::Upstream(body));
+        return Response::from_parts(head, BodyKind::Upstream(Coalesced::new(body)));
     }
     let (tx, rx) = mpsc::channel(1);
     let pump = Box::pin(pump(body, fault, deadline, recording, log, tx));
@@ -692,8 +693,8 @@ fn reset_reason(error: &(dyn std::error::Error + 'static)) -> Reason {
 pub(crate) enum BodyKind {
     /// Trailers-Only: the status is in the headers.
     Empty,
-    /// Passed through untouched.
-    Upstream(Incoming),
+    /// Passed through untouched (ready frames joined).
+    Upstream(Coalesced),
     /// Passed through the fault's pump.
     Pumped(Pumped),
     /// Answered by a service the proxy serves itself.
@@ -731,9 +732,7 @@ impl http_body::Body for ProxyBody {
         let this = self.get_mut();
         let polled = match &mut this.kind {
             BodyKind::Empty => Poll::Ready(None),
-            BodyKind::Upstream(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|e| Box::new(e) as BoxError),
+            BodyKind::Upstream(body) => body.poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
             BodyKind::Pumped(pumped) => pumped.poll_out(cx),
             BodyKind::Service(body) => Pin::new(body)
                 .poll_frame(cx)

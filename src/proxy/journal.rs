@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use tokio::time::Instant;
 use tonic::Code;
@@ -126,12 +126,12 @@ impl CallLog {
     }
 
     pub(crate) fn fault(&self, fault: AppliedFault) {
-        self.0.update(|c| c.fault = Some(fault));
+        self.0.note(|c| c.fault = Some(fault));
     }
 
     pub(crate) fn forwarded(&self) {
         let now = Instant::now();
-        self.0.update(|c| c.forwarded_at = Some(now));
+        self.0.note(|c| c.forwarded_at = Some(now));
     }
 
     /// The proxy waited this long on the upstream.
@@ -139,7 +139,7 @@ impl CallLog {
         if d.is_zero() {
             return;
         }
-        self.0.update(|c| {
+        self.0.note(|c| {
             c.waited += d;
             c.upstream_time = c.waited.saturating_sub(c.request_held);
         });
@@ -150,12 +150,12 @@ impl CallLog {
         if d.is_zero() {
             return;
         }
-        self.0.update(|c| c.injected_time += d);
+        self.0.note(|c| c.injected_time += d);
     }
 
     /// A request message was held this long on its way up.
     pub(crate) fn request_held(&self, d: Duration) {
-        self.0.update(|c| {
+        self.0.note(|c| {
             c.injected_time += d;
             c.request_held += d;
             c.upstream_time = c.waited.saturating_sub(c.request_held);
@@ -165,7 +165,7 @@ impl CallLog {
     pub(crate) fn upstream_status(&self, headers: &HeaderMap) {
         if let Some((code, message)) = status_in(headers) {
             self.0
-                .update(|c| c.upstream_status = Some((Code::from_i32(code), message)));
+                .note(|c| c.upstream_status = Some((Code::from_i32(code), message)));
         }
     }
 
@@ -190,11 +190,16 @@ impl CallLog {
     }
 }
 
-/// Cuts one direction's bytes into messages for the journal.
+/// Cuts one direction's bytes into messages for the journal: a message that lies within
+/// one chunk is a slice of it (no copy); one split across chunks is gathered.
 pub(crate) struct MessageTap {
     log: CallLog,
     side: Side,
     reader: FrameReader,
+    /// Whether the current message's prefix is complete (its body is being read).
+    in_body: bool,
+    /// The current message's body so far, from earlier chunks.
+    gathered: BytesMut,
 }
 
 impl MessageTap {
@@ -210,7 +215,9 @@ impl MessageTap {
         Self {
             log,
             side,
-            reader: FrameReader::capturing(),
+            reader: FrameReader::new(),
+            in_body: false,
+            gathered: BytesMut::new(),
         }
     }
 
@@ -223,13 +230,81 @@ impl MessageTap {
         self.reader.pending()
     }
 
-    /// Journals each message `data` completes.
-    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+    /// Journals each message `chunk` completes.
+    pub(crate) fn feed(&mut self, chunk: &Bytes) {
+        let mut data = &chunk[..];
+        // Where the current message's body begins in this chunk (0: it began before).
+        let mut body_from = 0;
+        let mut prefix_here = false;
         while let Some(step) = self.reader.read(&mut data) {
-            if let Step::Message(message) = step {
-                let bytes = message.take().unwrap_or_else(Bytes::new);
-                self.log.0.message(self.side, &bytes);
+            let at = chunk.len() - data.len();
+            match step {
+                Step::Prefix(_) => {
+                    self.in_body = true;
+                    body_from = at;
+                    prefix_here = true;
+                }
+                Step::Message(message) => {
+                    let len = message.len();
+                    let bytes = if prefix_here && self.gathered.is_empty() {
+                        chunk.slice(at - len..at)
+                    } else {
+                        self.gathered.extend_from_slice(&chunk[body_from..at]);
+                        self.gathered.split().freeze()
+                    };
+                    self.in_body = false;
+                    prefix_here = false;
+                    self.log.0.message(self.side, &bytes);
+                }
             }
+        }
+        if self.in_body {
+            self.gathered.extend_from_slice(&chunk[body_from..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every way of cutting two messages into chunks journals the same two messages.
+    #[test]
+    fn messages_are_the_same_whatever_the_chunks() {
+        let wire = [
+            crate::framing::encode(b"hello"),
+            crate::framing::encode(b""),
+            crate::framing::encode(b"world!"),
+        ]
+        .concat();
+        for size in 1..=wire.len() {
+            let journal = std::sync::Arc::new(crate::fake::journal::Journal::<ProxiedCall>::new(
+                Default::default(),
+            ));
+            let log = CallLog::new(journal.open(|id| {
+                ProxiedCall::new(ReceivedCall {
+                    id,
+                    method: "/x/y".into(),
+                    metadata: Default::default(),
+                    grpc_timeout: None,
+                    timeout: None,
+                    arrived_at: Instant::now(),
+                    deadline: None,
+                    stub: None,
+                    request_messages: Vec::new(),
+                    request_sizes: Vec::new(),
+                    response_messages: Vec::new(),
+                    response_sizes: Vec::new(),
+                    ending: CallEnding::InProgress,
+                })
+            }));
+            let mut tap = MessageTap::requests(log);
+            for chunk in wire.chunks(size) {
+                tap.feed(&Bytes::copy_from_slice(chunk));
+            }
+            let kept = &journal.snapshot()[0].call.request_messages;
+            assert_eq!(kept, &[&b"hello"[..], b"", b"world!"], "chunks of {size}");
+            assert_eq!(tap.pending(), 0);
         }
     }
 }

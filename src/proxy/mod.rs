@@ -42,6 +42,7 @@
 //! ```
 
 mod call;
+mod coalesce;
 mod fault;
 mod headers;
 mod journal;
