@@ -2,7 +2,8 @@
 //! a 1-byte compressed flag, a 4-byte big-endian length, then the message.
 //!
 //! [`encode`] frames one message; [`FrameReader`] finds the messages in a byte stream
-//! whatever the chunking of the DATA frames, without copying a byte unless asked to.
+//! whatever the chunking of the DATA frames, without copying a byte unless asked to;
+//! [`split_message`] takes whole framed messages off a buffer.
 //!
 //! ```
 //! use tonic_layers::framing::{encode, FrameReader, Step};
@@ -42,6 +43,27 @@ pub fn encode(message: &[u8]) -> Bytes {
     buf.put_u32(message.len() as u32);
     buf.put_slice(message);
     buf.freeze()
+}
+
+/// Takes one whole framed message, prefix included, off the front of `buffer`; `None`
+/// (leaving the buffer as it is) until all of it is there. For a relay that passes
+/// messages on framed, as they came.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tonic_layers::framing::{encode, split_message};
+///
+/// let mut buffer = BytesMut::from(&[encode(b"hi"), encode(b"there")].concat()[..9]);
+/// assert_eq!(split_message(&mut buffer).as_deref(), Some(&encode(b"hi")[..]));
+/// assert_eq!(split_message(&mut buffer), None);
+/// assert_eq!(buffer.len(), 2);
+/// ```
+pub fn split_message(buffer: &mut BytesMut) -> Option<Bytes> {
+    if buffer.len() < PREFIX_LEN {
+        return None;
+    }
+    let len = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+    (buffer.len() - PREFIX_LEN >= len).then(|| buffer.split_to(PREFIX_LEN + len).freeze())
 }
 
 /// A message's prefix, as soon as its 5 bytes have arrived (before the message itself).

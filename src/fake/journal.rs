@@ -191,6 +191,33 @@ pub struct ReceivedCall {
 }
 
 impl ReceivedCall {
+    /// A call as it arrives: nothing read or sent yet, no stub, in progress.
+    pub(crate) fn arriving(
+        id: usize,
+        method: String,
+        metadata: MetadataMap,
+        grpc_timeout: Option<String>,
+        timeout: Option<Result<Duration, GrpcTimeoutError>>,
+        arrived_at: Instant,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            id,
+            method,
+            metadata,
+            grpc_timeout,
+            timeout,
+            arrived_at,
+            deadline,
+            stub: None,
+            request_messages: Vec::new(),
+            request_sizes: Vec::new(),
+            response_messages: Vec::new(),
+            response_sizes: Vec::new(),
+            ending: CallEnding::InProgress,
+        }
+    }
+
     /// Decodes request message `index` as `T`.
     ///
     /// # Errors

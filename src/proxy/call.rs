@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Frame;
 use http_body_util::BodyExt as _;
@@ -29,7 +29,7 @@ use crate::deadline::{
     deadline_exceeded, format_grpc_timeout, parse_grpc_timeout_bytes, GrpcTimeoutError,
 };
 use crate::fake::{CallEnding, CallRequest, Reason, ReceivedCall};
-use crate::framing::FrameReader;
+use crate::framing::{split_message, FrameReader};
 use crate::metadata::check_request_size;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -91,24 +91,18 @@ fn open_log(
 ) -> Option<CallLog> {
     let journal = shared.journal.as_ref()?;
     let recorder = journal.open(|id| {
-        ProxiedCall::new(ReceivedCall {
+        ProxiedCall::new(ReceivedCall::arriving(
             id,
-            method: parts.uri.path().to_string(),
-            metadata: MetadataMap::from_headers(parts.headers.clone()),
-            grpc_timeout: parts
+            parts.uri.path().to_string(),
+            MetadataMap::from_headers(parts.headers.clone()),
+            parts
                 .headers
                 .get("grpc-timeout")
                 .map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned()),
-            timeout: timeout.cloned(),
+            timeout.cloned(),
             arrived_at,
             deadline,
-            stub: None,
-            request_messages: Vec::new(),
-            request_sizes: Vec::new(),
-            response_messages: Vec::new(),
-            response_sizes: Vec::new(),
-            ending: CallEnding::InProgress,
-        })
+        ))
     });
     Some(CallLog::new(recorder))
 }
@@ -424,7 +418,7 @@ async fn pump(
                     continue;
                 };
                 buffer.extend_from_slice(&data);
-                while let Some(message) = next_message(buffer) {
+                while let Some(message) = split_message(buffer) {
                     if let Some(recording) = recording.as_mut() {
                         recording.message(&message);
                     }
@@ -546,15 +540,6 @@ impl Recording {
         }
         (self.sink)(self.call);
     }
-}
-
-/// Takes one whole framed message (prefix included) off the front of `buffer`.
-fn next_message(buffer: &mut BytesMut) -> Option<Bytes> {
-    if buffer.len() < 5 {
-        return None;
-    }
-    let len = (&buffer[1..5]).get_u32() as usize;
-    (buffer.len() >= 5 + len).then(|| buffer.split_to(5 + len).freeze())
 }
 
 /// The body of a proxied response, counted live until dropped, and journaled as it

@@ -282,21 +282,10 @@ mod tests {
                 Default::default(),
             ));
             let log = CallLog::new(journal.open(|id| {
-                ProxiedCall::new(ReceivedCall {
-                    id,
-                    method: "/x/y".into(),
-                    metadata: Default::default(),
-                    grpc_timeout: None,
-                    timeout: None,
-                    arrived_at: Instant::now(),
-                    deadline: None,
-                    stub: None,
-                    request_messages: Vec::new(),
-                    request_sizes: Vec::new(),
-                    response_messages: Vec::new(),
-                    response_sizes: Vec::new(),
-                    ending: CallEnding::InProgress,
-                })
+                let (metadata, now) = (Default::default(), Instant::now());
+                let call =
+                    ReceivedCall::arriving(id, "/x/y".into(), metadata, None, None, now, None);
+                ProxiedCall::new(call)
             }));
             let mut tap = MessageTap::requests(log);
             for chunk in wire.chunks(size) {

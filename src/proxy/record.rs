@@ -65,17 +65,9 @@ impl FirstMessage {
             return;
         }
         self.buffer.extend_from_slice(data);
-        if self.buffer.len() >= 5 {
-            let len = u32::from_be_bytes([
-                self.buffer[1],
-                self.buffer[2],
-                self.buffer[3],
-                self.buffer[4],
-            ]) as usize;
-            if self.buffer.len() >= 5 + len {
-                self.message = Some(Bytes::copy_from_slice(&self.buffer[5..5 + len]));
-                self.buffer = BytesMut::new();
-            }
+        if let Some(framed) = crate::framing::split_message(&mut self.buffer) {
+            self.message = Some(framed.slice(crate::framing::PREFIX_LEN..));
+            self.buffer = BytesMut::new();
         }
     }
 

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 
 use super::journal::MessageTap;
 use super::record::FirstMessage;
-use crate::framing::{FrameReader, Step};
+use crate::framing::{split_message, FrameReader, Step};
 
 /// Frames read from the client before the call was forwarded, to pass on first.
 #[derive(Default)]
@@ -137,17 +137,8 @@ impl RequestDelay {
 
     fn feed(&mut self, data: &[u8]) {
         self.buffer.extend_from_slice(data);
-        while self.buffer.len() >= 5 {
-            let len = u32::from_be_bytes([
-                self.buffer[1],
-                self.buffer[2],
-                self.buffer[3],
-                self.buffer[4],
-            ]) as usize;
-            if self.buffer.len() < 5 + len {
-                break;
-            }
-            self.ready.push_back(self.buffer.split_to(5 + len).freeze());
+        while let Some(message) = split_message(&mut self.buffer) {
+            self.ready.push_back(message);
         }
     }
 

@@ -12,7 +12,8 @@ use tonic::{Code, Request};
 use crate::served::Served;
 use crate::support::*;
 
-const FAULTS: &str = r#"
+/// Two named rules on SayHello, each picked by `x-test`.
+pub(crate) const FAULTS: &str = r#"
 [[fault]]
 name = "slow hello"
 method = "/pb.Greeter/SayHello"
@@ -26,7 +27,8 @@ match = { metadata = { "x-test" = "fail" } }
 status = { code = "UNAVAILABLE", message = "injected by the proxy" }
 "#;
 
-fn write(name: &str, text: &str) -> (std::path::PathBuf, String) {
+/// Writes a file under a fresh temporary folder: the folder, and the file's path.
+pub(crate) fn write(name: &str, text: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("grpc-chaos-proxy-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(name);

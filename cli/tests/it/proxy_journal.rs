@@ -9,22 +9,9 @@ use grpc_chaos_cli::admin::pb::admin_client::AdminClient;
 use grpc_chaos_cli::admin::pb::{ListCallsRequest, MountRequest, ResetRequest};
 use tonic::{Code, Request};
 
+use crate::proxy_cli::{write, FAULTS};
 use crate::served::{cli, Served};
 use crate::support::*;
-
-const FAULTS: &str = r#"
-[[fault]]
-name = "slow hello"
-method = "/pb.Greeter/SayHello"
-match = { metadata = { "x-test" = "slow" } }
-delay_ms = 300
-
-[[fault]]
-name = "flaky"
-method = "/pb.Greeter/SayHello"
-match = { metadata = { "x-test" = "fail" } }
-status = { code = "UNAVAILABLE", message = "injected by the proxy" }
-"#;
 
 fn seconds(d: Option<prost_types::Duration>) -> f64 {
     d.map_or(0.0, |d| d.seconds as f64 + f64::from(d.nanos) / 1e9)
@@ -56,12 +43,8 @@ fn listing(session: Option<&str>) -> Request<ListCallsRequest> {
 #[grpc_chaos::test(paused = false)]
 async fn the_proxy_journal_says_what_was_injected_and_what_the_upstream_took() {
     let server = Served::start(&[]).await;
-    let dir = std::env::temp_dir().join(format!("grpc-chaos-proxy-journal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let faults = dir.join("faults.toml");
-    std::fs::write(&faults, FAULTS).unwrap();
-    let mut proxy =
-        Served::start_proxy(&server.addr, &["--scenario", &faults.display().to_string()]).await;
+    let (dir, faults) = write("journal-faults.toml", FAULTS);
+    let mut proxy = Served::start_proxy(&server.addr, &["--scenario", &faults]).await;
     std::fs::remove_dir_all(dir).unwrap();
     assert_eq!(proxy.next_line().await.trim(), "admin API on (loopback)");
 

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
 use super::faults::Faults;
-use super::journal::{CallEnding, ReceivedCall};
+use super::journal::ReceivedCall;
 use super::reason::Reason;
 use super::request::CallRequest;
 use super::state::State;
@@ -103,20 +103,17 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Ev
         timeout: timeout.clone(),
         first_message: None,
     };
-    let rec = state.journal.open(|id| ReceivedCall {
-        id,
-        method,
-        metadata,
-        grpc_timeout: raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned()),
-        timeout,
-        arrived_at,
-        deadline,
-        stub: None,
-        request_messages: Vec::new(),
-        request_sizes: Vec::new(),
-        response_messages: Vec::new(),
-        response_sizes: Vec::new(),
-        ending: CallEnding::InProgress,
+    let rec = state.journal.open(|id| {
+        let raw_timeout = raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned());
+        ReceivedCall::arriving(
+            id,
+            method,
+            metadata,
+            raw_timeout,
+            timeout,
+            arrived_at,
+            deadline,
+        )
     });
     let mut call = Call {
         reader: RequestReader::new(body, encoding),
