@@ -191,7 +191,7 @@ async fn forward_call(
             Some((fault, applied, token)) => {
                 *active = token;
                 if let Some(log) = &log {
-                    log.fault(applied);
+                    log.fault(applied.clone());
                 }
                 fault
             }

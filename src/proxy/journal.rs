@@ -35,7 +35,7 @@ use crate::framing::{FrameReader, Step};
 /// let call = &proxy.wait_for_ended_calls(1).await[0];
 /// assert_eq!(call.fault.as_ref().unwrap().rule, "slow");
 /// assert_eq!(call.injected_time, Duration::from_millis(250));
-/// assert_eq!(call.upstream_time, Duration::from_millis(40));
+/// assert_eq!(call.upstream_time(), Duration::from_millis(40));
 /// assert_eq!(call.call.status_code(), Some(tonic::Code::Ok));
 /// # }
 /// ```
@@ -53,10 +53,6 @@ pub struct ProxiedCall {
     /// When the proxy sent the call upstream; `None` when it never did (a fault answered
     /// or dropped the connection, or the deadline passed first).
     pub forwarded_at: Option<Instant>,
-    /// How long the proxy waited on the upstream: for a connection and the response
-    /// headers, then for each response frame, less the time a request message was held
-    /// on its way up (the upstream was waiting on the proxy then).
-    pub upstream_time: Duration,
     /// How long the fault's delays held the call: before forwarding, before the
     /// headers, on request and response messages, and bandwidth pacing.
     pub injected_time: Duration,
@@ -80,12 +76,19 @@ pub struct AppliedFault {
 }
 
 impl ProxiedCall {
+    /// How long the proxy waited on the upstream: for a connection and the response
+    /// headers, then for each response frame, less the time a request message was held
+    /// on its way up (the upstream was waiting on the proxy then). The struct's example
+    /// asserts it.
+    pub fn upstream_time(&self) -> Duration {
+        self.waited.saturating_sub(self.request_held)
+    }
+
     pub(crate) fn new(call: ReceivedCall) -> Self {
         Self {
             call,
             fault: None,
             forwarded_at: None,
-            upstream_time: Duration::ZERO,
             injected_time: Duration::ZERO,
             upstream_status: None,
             waited: Duration::ZERO,
@@ -139,10 +142,7 @@ impl CallLog {
         if d.is_zero() {
             return;
         }
-        self.0.note(|c| {
-            c.waited += d;
-            c.upstream_time = c.waited.saturating_sub(c.request_held);
-        });
+        self.0.note(|c| c.waited += d);
     }
 
     /// A fault's delay held the call this long.
@@ -158,7 +158,6 @@ impl CallLog {
         self.0.note(|c| {
             c.injected_time += d;
             c.request_held += d;
-            c.upstream_time = c.waited.saturating_sub(c.request_held);
         });
     }
 

@@ -99,7 +99,8 @@ pub(crate) struct Shared {
     fail_counts: FailFirstCounts,
     /// Real services the proxy answers itself (an admin API), not forwarded.
     services: Services,
-    rules: Vec<FaultRule>,
+    /// The rules, each with what the journal says of it (described once, at start).
+    rules: Vec<(FaultRule, AppliedFault)>,
     rng: Mutex<SplitMix64>,
     draining: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -120,19 +121,14 @@ impl Shared {
     /// The fault of the first rule that picks the call, what it is for the journal, and
     /// the token that counts it as active (none when the cap on active faults is
     /// reached: the call is forwarded untouched).
-    pub(crate) fn pick(&self, call: &CallRequest) -> Option<(Fault, AppliedFault, ActiveFault)> {
-        let (fault, applied) = {
+    pub(crate) fn pick(&self, call: &CallRequest) -> Option<(Fault, &AppliedFault, ActiveFault)> {
+        let (rule, applied) = {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            let rule = self.rules.iter().find(|r| r.picks(call, &mut rng))?;
-            let applied = AppliedFault {
-                rule: rule.label(),
-                fault: rule.fault.to_string(),
-            };
-            tracing::debug!(rule = %applied.rule, fault = %applied.fault, method = %call.method, "grpc-chaos proxy: fault applied");
-            (rule.fault.clone(), applied)
+            self.rules.iter().find(|(r, _)| r.picks(call, &mut rng))?
         };
-        let token = self.admit(&fault, &call.method)?;
-        Some((fault, applied, token))
+        tracing::debug!(rule = %applied.rule, fault = %applied.fault, method = %call.method, "grpc-chaos proxy: fault applied");
+        let token = self.admit(&rule.fault, &call.method)?;
+        Some((rule.fault.clone(), applied, token))
     }
 
     /// The token that counts a fault as active while its call lasts; `None` when the
@@ -162,7 +158,7 @@ impl Shared {
     /// the first rule that could pick it (its other matchers holding) reads it. A rule
     /// before it that picks every such call for certain settles it without the message.
     pub(crate) fn needs_message_for(&self, call: &CallRequest) -> bool {
-        for rule in &self.rules {
+        for (rule, _) in &self.rules {
             if !rule.could_pick_without_message(call) {
                 continue;
             }
@@ -369,7 +365,17 @@ impl ProxyBuilder {
             fault_headers: self.fault_headers,
             fail_counts: FailFirstCounts::default(),
             services: self.services,
-            rules: self.rules,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|rule| {
+                    let applied = AppliedFault {
+                        rule: rule.label(),
+                        fault: rule.fault.to_string(),
+                    };
+                    (rule, applied)
+                })
+                .collect(),
             rng: Mutex::new(SplitMix64::new(self.seed)),
             draining: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),

@@ -207,12 +207,9 @@ impl Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         let prefetched = &self.prefetched;
-        let source_done = if prefetched.frames.is_empty() && prefetched.ended {
-            true
-        } else {
-            prefetched.frames.is_empty() && self.inner.is_end_stream()
-        };
-        self.delay.is_none() && source_done
+        self.delay.is_none()
+            && prefetched.frames.is_empty()
+            && (prefetched.ended || self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

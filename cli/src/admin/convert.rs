@@ -71,7 +71,7 @@ pub(super) fn proxied_call(call: &ProxiedCall, origin: Instant, schema: &Schema)
             rule,
             fault,
             forwarded_at: call.forwarded_at.and_then(|at| offset(origin, at)),
-            upstream_time: duration(call.upstream_time),
+            upstream_time: duration(call.upstream_time()),
             injected_time: duration(call.injected_time),
             upstream_answered,
             upstream_code,
