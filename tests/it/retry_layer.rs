@@ -496,7 +496,15 @@ proptest! {
         );
         // Every attempt has ended: with its own status, or cancelled by the winner.
         prop_assert!(calls.iter().all(|c| !c.ending.is_in_progress()));
-        prop_assert!(sent.iter().filter(|c| **c == Code::Ok).count() <= 1);
+        // One attempt succeeds, or several at the one instant the winner did: a hedge
+        // answering at that same instant is past the client's cancel (as in the stored
+        // case: OK after 359 ms, and a hedge sent at 189 ms, OK after 170 ms).
+        let oks: Vec<_> = calls.iter().filter(|c| c.status_code() == Some(Code::Ok)).collect();
+        prop_assert!(
+            oks.iter().all(|c| c.ending.at() == oks[0].ending.at()),
+            "{:?}",
+            oks.iter().map(|c| c.ending.at()).collect::<Vec<_>>()
+        );
         // Same inputs, same run.
         let again = run_hedged(max, delay_ms, budget_ms, &attempts);
         prop_assert_eq!((times, code, elapsed), (again.0, again.1, again.2));
