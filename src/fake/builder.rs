@@ -21,7 +21,7 @@ use crate::method::MethodShape;
 /// How a fake server behaves beyond its stubs.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
-    /// Call shapes by path, for the "call started" log; others log as unknown.
+    /// Call shapes by path, for the "call started" log (DEBUG); others log as unknown.
     pub(crate) shapes: HashMap<String, MethodShape>,
     pub(crate) enforce_deadlines: bool,
     /// The deadline layer's admission rules: strict or lenient `grpc-timeout`.
@@ -220,8 +220,8 @@ impl FakeServerBuilder {
         self
     }
 
-    /// Tells the server the call shape of these methods, so that its "call started" log
-    /// says whether each streams (the HTTP/2 request does not say; other methods log as
+    /// Tells the server the call shape of these methods, so that its "call started" log (at
+    /// DEBUG) says whether each streams (the HTTP/2 request does not say; other methods log as
     /// unknown). `grpc_chaos::pb::shapes()` lists the built-in ones.
     ///
     /// ```

@@ -791,7 +791,13 @@ impl<C: Journaled> Drop for Recorder<C> {
         self.read(|entry| {
             let call = entry.call();
             // Described inside the macro: only when the line is logged.
-            tracing::info!(call = call.id, method = %call.method, ending = %call.ending.describe(origin), "call ended");
+            tracing::info!(
+                call = call.id,
+                method = %call.method,
+                stub = call.stub.as_deref().unwrap_or("none"),
+                ending = %call.ending.describe(origin),
+                "call ended"
+            );
             if ended.receiver_count() > 0 {
                 // No watcher left is not an error: the call is still in the journal.
                 let _ = ended.send(entry.clone());

@@ -118,9 +118,10 @@ fn help_prints_the_usage_and_no_rust_code() {
     );
 }
 
-#[grpc_chaos::test(paused = false)]
-async fn serve_logs_each_ending_at_an_offset_from_its_start() {
-    let mut served = Served::start_logging(&[]).await;
+/// Serves one SayHello answered NOT_FOUND by its `x-chaos-status` header, logging at
+/// `level`, and returns everything it logged once it exited.
+async fn logs_of_one_call(level: &str) -> String {
+    let mut served = Served::start_logging(level, &[]).await;
     let mut client = GreeterClient::connect(served.uri()).await.unwrap();
     let mut request = tonic::Request::new(hello("Ada"));
     request
@@ -131,21 +132,38 @@ async fn serve_logs_each_ending_at_an_offset_from_its_start() {
 
     served.signal("TERM");
     assert_eq!(served.wait_exit(Duration::from_secs(10)).await, Some(0));
-    let logs = served.logs_after_exit().await;
+    served.logs_after_exit().await
+}
 
+#[grpc_chaos::test(paused = false)]
+async fn serve_logs_each_call_once_at_info_when_it_ends() {
+    let logs = logs_of_one_call("info").await;
     let ended: Vec<&str> = logs.lines().filter(|l| l.contains("call ended")).collect();
     assert_eq!(ended.len(), 1, "{logs}");
+    assert!(
+        ended[0].contains("method=/pb.Greeter/SayHello stub=\"built-in pb.Greeter/SayHello\""),
+        "{logs}"
+    );
     let ending = ended[0].split("ending=").nth(1).expect("an ending field");
     let offset = regex::Regex::new(r"^NotFound at \+\d+\.\d{3}s$").unwrap();
     assert!(offset.is_match(ending), "{ending:?} in {logs}");
     assert!(!logs.contains("Instant"), "{logs}");
+    // One line per call at INFO: the start is DEBUG's.
+    assert!(!logs.contains("call started"), "{logs}");
+}
+
+#[grpc_chaos::test(paused = false)]
+async fn serve_logs_each_start_with_its_shape_at_debug() {
+    let logs = logs_of_one_call("debug").await;
     // The built-in methods' shapes are known, so the log says whether each streams.
     let started: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("call started"))
         .collect();
+    assert_eq!(started.len(), 1, "{logs}");
     assert!(
         started[0].contains("client_streaming=\"false\" server_streaming=\"false\""),
         "{logs}"
     );
+    assert_eq!(logs.matches("call ended").count(), 1, "{logs}");
 }

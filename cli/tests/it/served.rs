@@ -16,9 +16,10 @@ impl Served {
         Self::spawn(extra_args, "warn", Stdio::inherit()).await
     }
 
-    /// Starts it logging at INFO to a pipe, for [`Served::logs_after_exit`].
-    pub async fn start_logging(extra_args: &[&str]) -> Self {
-        Self::spawn(extra_args, "info", Stdio::piped()).await
+    /// Starts it logging at `level` (a `RUST_LOG` filter) to a pipe, for
+    /// [`Served::logs_after_exit`].
+    pub async fn start_logging(level: &str, extra_args: &[&str]) -> Self {
+        Self::spawn(extra_args, level, Stdio::piped()).await
     }
 
     /// Starts it listening on `addr` (such as `0.0.0.0:0`) instead of loopback.
