@@ -100,6 +100,7 @@ pub use auth::{
 pub use logging::{Logging, LoggingLayer, ResponseFuture as LoggingResponseFuture};
 pub use trace_id::{
     current_trace_id, propagate_trace_id_interceptor, trace_id_interceptor, with_trace_id,
-    PropagateTraceId, PropagateTraceIdInterceptor, PropagateTraceIdLayer, SetTraceId,
-    SetTraceIdLayer, TraceId, TraceIdInterceptor, DEFAULT_TRACE_HEADER,
+    PropagateTraceId, PropagateTraceIdInterceptor, PropagateTraceIdLayer,
+    ResponseFuture as SetTraceIdResponseFuture, SetTraceId, SetTraceIdLayer, TraceId,
+    TraceIdInterceptor, DEFAULT_TRACE_HEADER,
 };

@@ -3,11 +3,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue};
+use tokio::task::futures::TaskLocalFuture;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tower::{Layer, Service};
+use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use crate::rng::SplitMix64;
@@ -16,7 +19,9 @@ use crate::rng::SplitMix64;
 pub const DEFAULT_TRACE_HEADER: &str = "trace-id";
 
 tokio::task_local! {
-    static CURRENT: String;
+    // Shared, not copied: the layer hands the same id to the call's scope, its
+    // synchronous `call` and the span.
+    static CURRENT: Arc<str>;
 }
 
 /// The trace id of the call being served on this task, if any.
@@ -25,7 +30,7 @@ tokio::task_local! {
 /// assert_eq!(tonic_layers::intercept::current_trace_id(), None);
 /// ```
 pub fn current_trace_id() -> Option<String> {
-    CURRENT.try_with(Clone::clone).ok()
+    CURRENT.try_with(|id| id.to_string()).ok()
 }
 
 /// Runs `work` with `id` as [`current_trace_id`].
@@ -37,7 +42,7 @@ pub fn current_trace_id() -> Option<String> {
 /// # }
 /// ```
 pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
-    CURRENT.scope(id, work).await
+    CURRENT.scope(id.into(), work).await
 }
 
 /// The trace id of a call, in its request extensions.
@@ -149,7 +154,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -168,12 +173,39 @@ where
                 request.headers_mut().insert(self.header.clone(), value);
             }
         }
-        request.extensions_mut().insert(TraceId(id.clone()));
-        let span = tracing::info_span!("grpc_call", trace_id = %id, method = %request.uri().path());
+        let shared: Arc<str> = Arc::from(id.as_str());
+        request.extensions_mut().insert(TraceId(id));
+        let span =
+            tracing::info_span!("grpc_call", trace_id = %shared, method = %request.uri().path());
         // Inner layers' synchronous `call` code sees the id and the span too.
         let inner = &mut self.inner;
-        let future = span.in_scope(|| CURRENT.sync_scope(id.clone(), || inner.call(request)));
-        Box::pin(CURRENT.scope(id, future).instrument(span))
+        let future = span.in_scope(|| CURRENT.sync_scope(shared.clone(), || inner.call(request)));
+        ResponseFuture {
+            inner: CURRENT.scope(shared, future).instrument(span),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`SetTraceId`]: the inner service's, with the call's trace id as
+    /// [`current_trace_id`] and its span entered whenever it is polled.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Instrumented<TaskLocalFuture<Arc<str>, F>>,
+    }
+}
+
+impl<F: Future> Future for ResponseFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
@@ -256,7 +288,10 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         if !request.headers().contains_key(&self.header)
-            && let Some(value) = current_trace_id().and_then(|id| HeaderValue::from_str(&id).ok())
+            && let Some(value) = CURRENT
+                .try_with(|id| HeaderValue::from_str(id))
+                .ok()
+                .and_then(Result::ok)
         {
             request.headers_mut().insert(self.header.clone(), value);
         }
@@ -321,8 +356,10 @@ impl tonic::service::Interceptor for PropagateTraceIdInterceptor {
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
         if !request.metadata().contains_key(&self.key)
-            && let Some(value) =
-                current_trace_id().and_then(|id| AsciiMetadataValue::try_from(id).ok())
+            && let Some(value) = CURRENT
+                .try_with(|id| AsciiMetadataValue::try_from(&**id))
+                .ok()
+                .and_then(Result::ok)
         {
             request.metadata_mut().insert(self.key.clone(), value);
         }

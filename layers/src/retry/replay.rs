@@ -17,13 +17,30 @@ use tonic::Status;
 /// Wakes every attempt body waiting on the source, not only the last to poll it: with
 /// hedging, several may wait at once.
 #[derive(Default)]
-struct Waiters(Mutex<Vec<Waker>>);
+struct Waiters(Mutex<WaiterList>);
+
+/// The first waiter in place (a retried call has one at a time), any others in a list.
+#[derive(Default)]
+struct WaiterList {
+    first: Option<Waker>,
+    others: Vec<Waker>,
+}
 
 impl Waiters {
     fn add(&self, waker: &Waker) {
         let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
+        let list = &mut *list;
+        if list
+            .first
+            .iter()
+            .chain(&list.others)
+            .any(|w| w.will_wake(waker))
+        {
+            return;
+        }
+        match &list.first {
+            None => list.first = Some(waker.clone()),
+            Some(_) => list.others.push(waker.clone()),
         }
     }
 }
@@ -35,7 +52,10 @@ impl Wake for Waiters {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        list.into_iter().for_each(Waker::wake);
+        list.first
+            .into_iter()
+            .chain(list.others)
+            .for_each(Waker::wake);
     }
 }
 

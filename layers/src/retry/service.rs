@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use tonic::body::Body;
 use tower::{Service, ServiceExt};
 
@@ -69,17 +69,41 @@ impl<S> Retry<S> {
 /// The future of [`Retry`].
 pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<GrpcResponse, E>> + Send>>;
 
-/// What every attempt's request is made from.
+/// `grpc-timeout`, and `grpc-previous-rpc-attempts`, as header names made once.
+const TIMEOUT_HEADER: HeaderName = HeaderName::from_static(GRPC_TIMEOUT);
+const PREVIOUS_HEADER: HeaderName = HeaderName::from_static(PREVIOUS_ATTEMPTS);
+
+/// What every attempt's request is made from: the call's request head, without the
+/// two headers each attempt sets for itself.
 struct Template {
     method: http::Method,
     uri: http::Uri,
     version: http::Version,
     headers: http::HeaderMap,
     extensions: http::Extensions,
+    /// The caller's own `grpc-timeout`, while the first attempt can send it as it is
+    /// (it is the call's deadline, and nothing earlier applies).
+    first_timeout: Option<HeaderValue>,
 }
 
 impl Template {
-    fn request(&self, attempt: Attempt, body: Body) -> http::Request<Body> {
+    fn new(mut parts: http::request::Parts, own_is_the_deadline: bool) -> Self {
+        let first_timeout = parts
+            .headers
+            .remove(TIMEOUT_HEADER)
+            .filter(|_| own_is_the_deadline);
+        parts.headers.remove(PREVIOUS_HEADER);
+        Self {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+            first_timeout,
+        }
+    }
+
+    fn request(&mut self, attempt: Attempt, body: Body) -> http::Request<Body> {
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
@@ -87,16 +111,21 @@ impl Template {
         *request.headers_mut() = self.headers.clone();
         *request.extensions_mut() = self.extensions.clone();
         let headers = request.headers_mut();
-        if let Some(timeout) = attempt.timeout {
+        let unchanged = if attempt.number == 1 {
+            self.first_timeout.take()
+        } else {
+            None
+        };
+        if let Some(value) = unchanged {
+            headers.insert(TIMEOUT_HEADER, value);
+        } else if let Some(timeout) = attempt.timeout {
             let text = crate::deadline::format_grpc_timeout(timeout);
             if let Ok(value) = HeaderValue::from_str(&text) {
-                headers.insert(GRPC_TIMEOUT, value);
+                headers.insert(TIMEOUT_HEADER, value);
             }
         }
         if attempt.number > 1 {
-            headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(attempt.number - 1));
-        } else {
-            headers.remove(PREVIOUS_ATTEMPTS);
+            headers.insert(PREVIOUS_HEADER, HeaderValue::from(attempt.number - 1));
         }
         request
     }
@@ -127,18 +156,13 @@ where
             .and_then(|v| parse_grpc_timeout_bytes(v.as_bytes()).ok())
             .map(Deadline::after);
         let deadline = earlier(own, current());
-        let template = Arc::new(Template {
-            method: parts.method,
-            uri: parts.uri,
-            version: parts.version,
-            headers: parts.headers,
-            extensions: parts.extensions,
-        });
+        let mut template = Template::new(parts, own.is_some() && deadline == own);
         let replay = Replay::new(body, self.buffer_limit);
+        // The first attempt goes to the service `poll_ready` readied; a later one to a
+        // clone of it, readied by `oneshot`. A call that succeeds first time clones the
+        // service once.
         let clone = self.inner.clone();
-        // The first attempt goes to the service `poll_ready` readied; later ones to
-        // clones, readied in turn.
-        let mut ready = Some(std::mem::replace(&mut self.inner, clone.clone()));
+        let mut service = std::mem::replace(&mut self.inner, clone);
         let plan = self.plan.clone();
         let committed = replay.clone();
         let attempts_plan = plan.clone();
@@ -146,13 +170,16 @@ where
             let run = move |attempt: Attempt| {
                 let plan = attempts_plan.clone();
                 let request = template.request(attempt, Body::new(replay.body(attempt.number)));
-                let service = ready.take();
-                let clone = clone.clone();
+                let call = if attempt.number == 1 {
+                    Ok(service.call(request))
+                } else {
+                    Err((service.clone(), request))
+                };
                 let replay = replay.clone();
                 async move {
-                    let outcome = match service {
-                        Some(mut service) => service.call(request).await,
-                        None => clone.oneshot(request).await,
+                    let outcome = match call {
+                        Ok(first) => first.await,
+                        Err((later, request)) => later.oneshot(request).await,
                     };
                     let outcome = outcome.map(|r| r.map(LostAsUnavailable::body));
                     let outcome = outcome.map_err(|e| e.into());
