@@ -92,6 +92,7 @@ async fn ten_thousand_streams_with_seeded_cancels_are_journaled_once_each_withou
     assert!((2_700..=3_300).contains(&cancels), "{cancels} cancels");
 
     let mut rss_after = Vec::new();
+    let mut peak_after = Vec::new();
     let started = std::time::Instant::now();
     for round_no in 0..2 {
         let round_started = std::time::Instant::now();
@@ -155,6 +156,7 @@ async fn ten_thousand_streams_with_seeded_cancels_are_journaled_once_each_withou
         server.clear_received_calls();
         let (rss, peak) = rss_kib();
         rss_after.push(rss);
+        peak_after.push(peak);
         println!(
             "load round {round_no}: {CALLS} streaming calls ({cancelled} cancelled by the server's count) in {:?}; RSS {} MiB, peak {} MiB",
             round_started.elapsed(),
@@ -163,10 +165,15 @@ async fn ten_thousand_streams_with_seeded_cancels_are_journaled_once_each_withou
         );
     }
     println!("load total: {:?}", started.elapsed());
-    // Flat: the second round grows resident memory by under a quarter of the first's.
+    // Flat: after the second round, resident memory is within a quarter of the first
+    // round's peak. (Not of the RSS after it: the allocator keeps what a round's peak
+    // took, and how high that peak goes depends on how many calls the machine's speed
+    // lets overlap. What a leak of the journal or of handlers would add comes on top of
+    // it, round after round; the counts above are the exact check.)
     assert!(
-        rss_after[1] < rss_after[0] + rss_after[0] / 4,
-        "RSS grew: {rss_after:?} KiB"
+        rss_after[1] < peak_after[0] + peak_after[0] / 4,
+        "RSS grew: {rss_after:?} KiB after the rounds, first peak {} KiB",
+        peak_after[0]
     );
 }
 
