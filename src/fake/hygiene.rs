@@ -120,7 +120,13 @@ impl OpenStreams {
 
     /// Counts a stream until the guard is dropped.
     pub(crate) fn open(&self) -> StreamGuard {
-        self.0.send_modify(|n| *n += 1);
+        // Waiters (`idle_for`) care only about the count leaving or reaching 0, and
+        // only if there are any: most changes wake nobody.
+        let sender = &self.0;
+        sender.send_if_modified(|n| {
+            *n += 1;
+            *n == 1 && sender.receiver_count() > 0
+        });
         StreamGuard(Arc::clone(&self.0))
     }
 
@@ -144,7 +150,11 @@ pub(crate) struct StreamGuard(Arc<watch::Sender<usize>>);
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        let sender = &self.0;
+        sender.send_if_modified(|n| {
+            *n = n.saturating_sub(1);
+            *n == 0 && sender.receiver_count() > 0
+        });
     }
 }
 

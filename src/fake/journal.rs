@@ -514,6 +514,9 @@ pub(crate) struct Journal<C: Journaled = ReceivedCall> {
     /// The message bytes the listed calls keep.
     kept: AtomicUsize,
     changed: Notify,
+    /// How many [`Journal::wait_for`] calls are waiting on `changed`: with none, a
+    /// change wakes nobody and skips `Notify`'s lock.
+    waiting: AtomicUsize,
     live: AtomicUsize,
     /// Every call as it ends, for [`FakeServer::watch_calls`](super::FakeServer::watch_calls).
     ended: broadcast::Sender<C>,
@@ -528,6 +531,7 @@ impl<C: Journaled> Journal<C> {
             limits,
             kept: AtomicUsize::default(),
             changed: Notify::new(),
+            waiting: AtomicUsize::default(),
             live: AtomicUsize::default(),
             ended: broadcast::channel(WATCH_BACKLOG).0,
         }
@@ -563,7 +567,7 @@ impl<C: Journaled> Journal<C> {
             self.unlist(&entry);
         }
         drop(calls);
-        self.changed.notify_waiters();
+        self.changed();
     }
 
     /// Takes the calls `forget` picks off the list; the others stay, in order.
@@ -577,7 +581,7 @@ impl<C: Journaled> Journal<C> {
             !gone
         });
         drop(calls);
-        self.changed.notify_waiters();
+        self.changed();
     }
 
     /// Every call that ends from now on.
@@ -633,7 +637,19 @@ impl<C: Journaled> Journal<C> {
             .map_err(|_| self.snapshot())
     }
 
+    /// Wakes the waiters, if any, after a change.
+    fn changed(&self) {
+        // SeqCst, paired with `wait_for`'s increment: a waiter that counted itself
+        // after this load takes its snapshot after the change, so it misses nothing.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
     async fn wait_for(&self, ready: impl Fn(&[C]) -> bool) -> Vec<C> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Uncounted however the wait ends, a timeout's drop included.
+        let _counted = Counted(&self.waiting);
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -660,7 +676,7 @@ impl<C: Journaled> Journal<C> {
             self.trim(&mut calls);
         }
         self.live.fetch_add(1, Ordering::SeqCst);
-        self.changed.notify_waiters();
+        self.changed();
         Recorder {
             journal: Arc::clone(self),
             entry,
@@ -710,7 +726,7 @@ impl<C: Journaled> Recorder<C> {
 
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut C) -> R) -> R {
         let out = f(&mut lock(&self.entry).call);
-        self.journal.changed.notify_waiters();
+        self.journal.changed();
         out
     }
 
@@ -782,6 +798,15 @@ impl<C: Journaled> Recorder<C> {
     }
 }
 
+/// Takes one off a count when dropped.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl<C: Journaled> Drop for Recorder<C> {
     fn drop(&mut self) {
         // The handler is going away: if nothing ended the call, the client did.
@@ -804,6 +829,6 @@ impl<C: Journaled> Drop for Recorder<C> {
             }
         });
         self.journal.live.fetch_sub(1, Ordering::SeqCst);
-        self.journal.changed.notify_waiters();
+        self.journal.changed();
     }
 }

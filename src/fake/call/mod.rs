@@ -1,7 +1,7 @@
 //! One call on the fake server: read the request, match a stub, play its reply.
 //!
 //! The whole call is one async function (`run`) that emits events into a one-slot
-//! channel; the hyper service future and then the response body poll that function
+//! outbox; the hyper service future and then the response body poll that function
 //! directly, so it runs on hyper's stream task with no task of its own. When the client
 //! goes away hyper drops the body, which drops `run` mid-await: the journal's recorder
 //! sees the drop and records the cancel at that instant.
@@ -16,7 +16,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
@@ -28,7 +27,7 @@ use super::state::State;
 use crate::deadline::{deadline_exceeded, parse_grpc_timeout_bytes};
 use crate::metadata::check_request_size;
 pub(crate) use body::CallBody;
-use body::{grpc_response, Driver};
+use body::{grpc_response, Driver, Outbox};
 use player::Call;
 use reader::RequestReader;
 
@@ -49,10 +48,10 @@ pub(crate) async fn serve(
     state: Arc<State>,
     request: Request<Incoming>,
 ) -> Result<Response<CallBody>, BoxError> {
-    let (tx, rx) = mpsc::channel(1);
+    let outbox = Outbox::default();
     let mut driver = Driver {
-        run: Some(Box::pin(run(state, request, tx))),
-        rx,
+        run: Some(Box::pin(run(state, request, outbox.clone()))),
+        outbox,
     };
     let event = poll_fn(|cx| driver.poll_event(cx)).await;
     match event {
@@ -66,7 +65,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn run(state: Arc<State>, request: Request<Incoming>, out: mpsc::Sender<Event>) {
+async fn run(state: Arc<State>, request: Request<Incoming>, out: Outbox) {
     let arrived_at = Instant::now();
     let (parts, body) = request.into_parts();
     let method = parts.uri.path().to_string();

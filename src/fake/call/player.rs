@@ -11,6 +11,7 @@ use tokio::time::{sleep, Instant};
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
+use super::body::Outbox;
 use super::reader::{RequestReader, Stop};
 use super::Event;
 use crate::fake::faults::{Faults, TIMEOUT_ECHO};
@@ -27,7 +28,7 @@ pub(super) struct Call {
     pub(super) reader: RequestReader,
     pub(super) headers_sent: bool,
     pub(super) rec: Recorder,
-    pub(super) out: mpsc::Sender<Event>,
+    pub(super) out: Outbox,
     /// The handler's request stream, until half-close.
     pub(super) to_handler: Option<mpsc::UnboundedSender<Bytes>>,
 }
@@ -321,8 +322,8 @@ impl Call {
         }
     }
 
-    async fn emit(&mut self, event: Event) -> bool {
-        self.out.send(event).await.is_ok()
+    async fn emit(&mut self, event: Event) {
+        self.out.send(event).await;
     }
 
     /// Runs `work` while recording the request as it arrives.
