@@ -72,8 +72,30 @@ struct State {
     committed: Option<u32>,
     /// Attempts that have their verdict: their bodies stop (bit `n` for attempt `n`).
     abandoned: u64,
-    waiters: Arc<Waiters>,
-    waker: Waker,
+    wakers: Wakers,
+}
+
+/// Whom the source's progress, and a commit or abandonment, wakes.
+enum Wakers {
+    /// Hedging: every attempt body waiting on the source, through one waker of the
+    /// call's own that the source is polled with.
+    Shared { waiters: Arc<Waiters>, waker: Waker },
+    /// Retries: one attempt at a time reads the source, so it is polled with that
+    /// attempt's own waker, and the last one is kept for a commit or abandonment.
+    Last(Option<Waker>),
+}
+
+impl Wakers {
+    fn wake(&mut self) {
+        match self {
+            Wakers::Shared { waker, .. } => waker.wake_by_ref(),
+            Wakers::Last(last) => {
+                if let Some(waker) = last.take() {
+                    waker.wake();
+                }
+            }
+        }
+    }
 }
 
 /// The request body of one call, shared by its attempts.
@@ -81,8 +103,17 @@ struct State {
 pub(crate) struct Replay(Arc<Mutex<State>>);
 
 impl Replay {
-    pub(crate) fn new(source: tonic::body::Body, limit: usize) -> Self {
-        let waiters = Arc::new(Waiters::default());
+    /// `concurrent`: whether several attempts may read at once (hedging).
+    pub(crate) fn new(source: tonic::body::Body, limit: usize, concurrent: bool) -> Self {
+        let wakers = if concurrent {
+            let waiters = Arc::new(Waiters::default());
+            Wakers::Shared {
+                waker: Waker::from(waiters.clone()),
+                waiters,
+            }
+        } else {
+            Wakers::Last(None)
+        };
         Self(Arc::new(Mutex::new(State {
             source,
             kept: Vec::new(),
@@ -93,8 +124,7 @@ impl Replay {
             limit,
             committed: None,
             abandoned: 0,
-            waker: Waker::from(waiters.clone()),
-            waiters,
+            wakers,
         })))
     }
 
@@ -120,7 +150,7 @@ impl Replay {
         if *state.committed.get_or_insert(number) != number {
             return false;
         }
-        state.waker.wake_by_ref();
+        state.wakers.wake();
         true
     }
 
@@ -129,7 +159,7 @@ impl Replay {
     pub(crate) fn abandon(&self, number: u32) {
         let mut state = self.lock();
         state.abandoned |= 1u64.checked_shl(number).unwrap_or(0);
-        state.waker.wake_by_ref();
+        state.wakers.wake();
     }
 
     /// The attempt the call is committed to, if any.
@@ -192,9 +222,19 @@ impl Body for AttemptBody {
                 _ => None,
             });
         }
-        state.waiters.add(cx.waker());
-        let mut shared = Context::from_waker(&state.waker);
-        match Pin::new(&mut state.source).poll_frame(&mut shared) {
+        let polled = match &mut state.wakers {
+            Wakers::Shared { waiters, waker } => {
+                waiters.add(cx.waker());
+                Pin::new(&mut state.source).poll_frame(&mut Context::from_waker(waker))
+            }
+            Wakers::Last(last) => {
+                if !last.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *last = Some(cx.waker().clone());
+                }
+                Pin::new(&mut state.source).poll_frame(cx)
+            }
+        };
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 state.ended = true;
@@ -215,7 +255,7 @@ impl Body for AttemptBody {
                         // buffer goes, and the other attempts' bodies fail at once.
                         state.committed = Some(this.number);
                         state.kept = Vec::new();
-                        state.waker.wake_by_ref();
+                        state.wakers.wake();
                     } else {
                         state.kept.push(data.clone());
                         this.next += 1;

@@ -152,12 +152,16 @@ where
         let (parts, body) = request.into_parts();
         let own = parts
             .headers
-            .get(GRPC_TIMEOUT)
+            .get(&TIMEOUT_HEADER)
             .and_then(|v| parse_grpc_timeout_bytes(v.as_bytes()).ok())
             .map(Deadline::after);
         let deadline = earlier(own, current());
         let mut template = Template::new(parts, own.is_some() && deadline == own);
-        let replay = Replay::new(body, self.buffer_limit);
+        let replay = Replay::new(
+            body,
+            self.buffer_limit,
+            matches!(*self.plan, Plan::Hedge(_)),
+        );
         // The first attempt goes to the service `poll_ready` readied; a later one to a
         // clone of it, readied by `oneshot`. A call that succeeds first time clones the
         // service once.
