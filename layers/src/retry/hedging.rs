@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::time::{sleep_until, Instant, Sleep};
+use tokio::time::{sleep_until, Instant};
 use tonic::{Code, Status};
 
 use super::run::{attempt, out_of_time, pushback, FromStatus, Next, Verdict};
@@ -246,9 +246,11 @@ where
     // When the next attempt is due; `None` once no more will be sent.
     let mut next_due = Some(Instant::now());
     let mut last: Option<(Status, R)> = None;
-    let mut deadline_sleep = deadline.map(|d| Box::pin(sleep_until(d.instant())));
-    // The timer for `next_due`, armed again only when that changes.
-    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
+    let mut deadline_sleep = std::pin::pin!(deadline.map(|d| sleep_until(d.instant())));
+    // The timer for `next_due`, reset only when that changes; `armed` is what it is set
+    // to (`None`: not armed, whatever its instant).
+    let mut timer = std::pin::pin!(sleep_until(Instant::now()));
+    let mut armed: Option<Instant> = None;
     loop {
         while let Some(due) = next_due.filter(|due| *due <= Instant::now()) {
             let throttled = sent > 0 && throttle.is_some_and(|t| !t.allows_retry());
@@ -270,12 +272,15 @@ where
                 None => R::from_status(out_of_time(None)),
             };
         }
-        if timer.as_ref().map(|(due, _)| *due) != next_due {
-            timer = next_due.map(|due| (due, Box::pin(sleep_until(due))));
+        if armed != next_due {
+            armed = next_due;
+            if let Some(due) = next_due {
+                timer.as_mut().reset(due);
+            }
         }
         let event = poll_fn(|cx| {
-            if let Some(sleep) = deadline_sleep.as_mut()
-                && sleep.as_mut().poll(cx).is_ready()
+            if let Some(sleep) = deadline_sleep.as_mut().as_pin_mut()
+                && sleep.poll(cx).is_ready()
             {
                 return Poll::Ready(Event::Deadline);
             }
@@ -284,7 +289,7 @@ where
                     return Poll::Ready(Event::Done(i, verdict));
                 }
             }
-            match timer.as_mut().map(|(_, t)| t.as_mut().poll(cx)) {
+            match armed.map(|_| timer.as_mut().poll(cx)) {
                 Some(Poll::Ready(())) => Poll::Ready(Event::NextDue),
                 _ => Poll::Pending,
             }
