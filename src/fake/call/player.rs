@@ -122,8 +122,9 @@ impl Call {
                 let (out_tx, out_rx) = mpsc::channel(1);
                 let call = CallHandle::new(request, self.request_stream(), out_tx);
                 let running = handler.start(call);
-                match self
-                    .run_handler(running, out_rx, &mut headers, script.max_messages)
+                // Boxed: a handler's state is large, and every call's future would
+                // otherwise carry room for it (more memory written per call).
+                match Box::pin(self.run_handler(running, out_rx, &mut headers, script.max_messages))
                     .await
                 {
                     Ok(result) => result,
