@@ -5,8 +5,9 @@ in one run: h2load sends EmptyCall from its own process (60,000 calls, 8 connect
 The baseline is `cli/examples/tonic_interop_reference.rs`, a tonic server set up as
 tonic's interop server is. `serve` runs three ways: with its default logging (INFO: one
 line per call, when it ends, to stderr), with that line off
-(`RUST_LOG=info,grpc_chaos::fake::journal=warn`), and with a journal of 100,000 calls
-instead of its default 1,000.
+(`RUST_LOG=info,grpc_chaos::fake::journal=warn`), with a journal of 100,000 calls
+instead of its default 1,000, and with a scenario of 500 stubs on 50 other services
+mounted (the stub-index target, over loopback).
 Each round runs every server once, in a rotated order; the figure for a server is the
 median, over rounds, of its throughput divided by the baseline's in the same round.
 
@@ -53,15 +54,27 @@ def load(addr: str, body: Path) -> float:
     return float(re.search(r"finished in .*?, ([\d.]+) req/s", out).group(1))
 
 
+def crowded_scenario(path: Path) -> Path:
+    """500 stubs on 50 services nobody calls, as the in-process stub bench mounts."""
+    path.write_text("\n".join(
+        f'[[stub]]\nmethod = "/other.Service{i % 50}/Method{i}"\nreply = {{ status = {{ code = "OK" }} }}\n'
+        for i in range(500)
+    ))
+    return path
+
+
 def main(bin_dir: str, rounds: int) -> None:
     binary = str(Path(bin_dir) / "grpc-chaos")
     reference = str(Path(bin_dir) / "examples" / "tonic_interop_reference")
     serve = [binary, "serve", "--addr", "127.0.0.1:0"]
+    scratch = tempfile.TemporaryDirectory()
+    crowded = crowded_scenario(Path(scratch.name) / "crowded.toml")
     servers = {
         "tonic TestService (baseline)": ([reference, "127.0.0.1:0"], None),
         "serve, default logging (INFO)": (serve, None),
         "serve, per-call lines off": (serve, "info,grpc_chaos::fake::journal=warn"),
         "serve, --journal-calls 100000": (serve + ["--journal-calls", "100000"], None),
+        "serve, 500 stubs on other methods": (serve + ["--scenario", str(crowded)], None),
     }
     names = list(servers)
     running = {name: start(argv, log) for name, (argv, log) in servers.items()}
@@ -80,6 +93,7 @@ def main(bin_dir: str, rounds: int) -> None:
         for server, _ in running.values():
             server.terminate()
             server.wait(timeout=30)
+        scratch.cleanup()
     baseline = rps[names[0]]
     print(f"{CALLS} EmptyCall, {CONNECTIONS} connections x {STREAMS} streams, {rounds} rounds")
     for name in names:
@@ -90,6 +104,10 @@ def main(bin_dir: str, rounds: int) -> None:
             line += (f"; {statistics.median(ratios):.3f}x the baseline's throughput"
                      f" (middle half {q[0]:.3f}-{q[2]:.3f}, all {ratios[0]:.3f}-{ratios[-1]:.3f})")
         print(line)
+    crowd, plain = rps["serve, 500 stubs on other methods"], rps["serve, default logging (INFO)"]
+    ratios = sorted(c / p for c, p in zip(crowd, plain))
+    print(f"{'500 stubs vs none':>32}: {statistics.median(ratios):.3f}x the throughput"
+          f" (all {ratios[0]:.3f}-{ratios[-1]:.3f})")
 
 
 if __name__ == "__main__":
