@@ -19,7 +19,8 @@ use tonic::Status;
 #[derive(Default)]
 struct Waiters(Mutex<WaiterList>);
 
-/// The first waiter in place (a retried call has one at a time), any others in a list.
+/// The first waiter in place (a hedged call that succeeds before its next attempt has
+/// only one), any others in a list.
 #[derive(Default)]
 struct WaiterList {
     first: Option<Waker>,
