@@ -21,49 +21,11 @@ use grpc_chaos::intercept::{
 };
 use tokio::runtime::Runtime;
 use tower::Layer;
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+
+use common::subscribers::{fmt_sink, level_off, Sink};
 
 const STREAM_MESSAGES: usize = 1_000;
 const TOKEN: &str = "bench-t0k3n-0123456789abcdef";
-
-/// Accepts the harness's and the layers' events and spans up to a level, and drops them.
-struct Sink(tracing::Level);
-
-impl Subscriber for Sink {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        (metadata.target().starts_with("tonic_layers")
-            || metadata.target().starts_with("grpc_chaos"))
-            && *metadata.level() <= self.0
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, _: &Event<'_>) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-/// Formats this crate's events at DEBUG into `io::sink()`.
-fn fmt_sink() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "tonic_layers=debug,grpc_chaos=debug",
-        ))
-        .with_writer(std::io::sink)
-        .with_ansi(false)
-        .finish()
-}
-
-/// A subscriber whose level (WARN) leaves the logging layer disabled.
-fn level_off() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(std::io::sink)
-        .finish()
-}
 
 fn tokens() -> StaticTokens {
     StaticTokens::new().token(TOKEN, "bench")

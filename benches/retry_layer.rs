@@ -2,37 +2,29 @@
 //! 2 s timeout, with and without the layer (retry and hedging policies), measured with
 //! the bench kit (`grpc_chaos::bench`) against its bare baseline in the same run.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::Criterion;
 use grpc_chaos::bench::Bench;
-use grpc_chaos::retry::{HedgingPolicy, RetryLayer, RetryPolicy};
-use tonic::Code;
+use grpc_chaos::retry::RetryLayer;
+
+use common::policies;
 
 fn main() {
-    let retry = RetryPolicy::builder()
-        .max_attempts(3)
-        .initial_backoff(Duration::from_millis(100))
-        .max_backoff(Duration::from_secs(1))
-        .backoff_multiplier(2.0)
-        .retryable_status_codes([Code::Unavailable])
-        .build()
-        .unwrap();
-    let hedge = HedgingPolicy::builder()
-        .max_attempts(3)
-        .hedging_delay(Duration::from_millis(100))
-        .non_fatal_status_codes([Code::Unavailable])
-        .build()
-        .unwrap();
     let mut c = Criterion::default()
         .measurement_time(Duration::from_secs(4))
         .configure_from_args();
     let unary = || Bench::unary().timeout(Duration::from_secs(2));
     let cases = [
-        ("retry_layer", unary().client_layer(RetryLayer::new(retry))),
+        (
+            "retry_layer",
+            unary().client_layer(RetryLayer::new(policies::retry())),
+        ),
         (
             "hedging_layer",
-            unary().client_layer(RetryLayer::hedging(hedge)),
+            unary().client_layer(RetryLayer::hedging(policies::hedge())),
         ),
     ];
     let mut paired = Vec::new();

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod greeter;
+pub mod policies;
+pub mod subscribers;
 
 /// The median criterion measured for `group/id` in this run, in ns.
 pub fn median_ns(group: &str, id: &str) -> Option<f64> {

@@ -1,5 +1,5 @@
 //! Makes N calls of one side of a comparison, for counting instructions per call with
-//! callgrind (`benches/tools/count_calls.py` runs it): the steady measure beside the paired
+//! callgrind (`benches/tools/count_calls.py` runs it): a steadier measure beside the paired
 //! wall-clock figures, which move by several percent between runs on a shared machine.
 //!
 //! ```text
@@ -10,9 +10,8 @@
 //! (serving, connecting, warming) is the same for every N, so the difference between
 //! two runs with different N, divided by the difference in N, is one call's cost.
 
-#[path = "../common/greeter.rs"]
-#[allow(dead_code)]
-mod greeter;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::time::Duration;
 
@@ -21,63 +20,24 @@ use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::intercept::{LoggingLayer, SetTraceIdLayer};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::{HelloReply, HelloRequest};
-use grpc_chaos::retry::{HedgingPolicy, RetryLayer, RetryPolicy};
-use tonic::Code;
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use grpc_chaos::retry::RetryLayer;
 
-/// Accepts this workspace's events and spans, and drops them (as `interceptor_overhead`'s).
-struct Sink;
-
-impl Subscriber for Sink {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("tonic_layers") || metadata.target().starts_with("grpc_chaos")
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, _: &Event<'_>) {}
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-/// A subscriber whose level (WARN) leaves the logging layer disabled.
-fn level_off() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(std::io::sink)
-        .finish()
-}
+use common::policies;
+use common::subscribers::{level_off, Sink};
 
 /// The kit's rig for each case the README counts.
 fn case(name: &str) -> Option<Bench> {
-    let retry = RetryPolicy::builder()
-        .max_attempts(3)
-        .initial_backoff(Duration::from_millis(100))
-        .max_backoff(Duration::from_secs(1))
-        .backoff_multiplier(2.0)
-        .retryable_status_codes([Code::Unavailable])
-        .build()
-        .ok()?;
-    let hedge = HedgingPolicy::builder()
-        .max_attempts(3)
-        .hedging_delay(Duration::from_millis(100))
-        .non_fatal_status_codes([Code::Unavailable])
-        .build()
-        .ok()?;
     let timed = || Bench::unary().timeout(Duration::from_secs(2));
     Some(match name {
         "trace_id" => Bench::unary().server_layer(SetTraceIdLayer::new()),
         "logging_sink" => Bench::unary()
-            .subscriber(Sink)
+            .subscriber(Sink(tracing::Level::TRACE))
             .server_layer(LoggingLayer::new()),
         "logging_level_off" => Bench::unary()
             .subscriber(level_off())
             .server_layer(LoggingLayer::new()),
-        "retry_layer" => timed().client_layer(RetryLayer::new(retry)),
-        "hedging_layer" => timed().client_layer(RetryLayer::hedging(hedge)),
+        "retry_layer" => timed().client_layer(RetryLayer::new(policies::retry())),
+        "hedging_layer" => timed().client_layer(RetryLayer::hedging(policies::hedge())),
         _ => return None,
     })
 }
@@ -90,7 +50,10 @@ fn fake_server(side: &str, n: usize) {
         .expect("a current-thread runtime");
     let (mut client, _server) = rt.block_on(async {
         if side == "baseline" {
-            (GreeterClient::new(greeter::hand_written_channel()), None)
+            (
+                GreeterClient::new(common::greeter::hand_written_channel()),
+                None,
+            )
         } else {
             let server = FakeServer::builder().journal_limit(1024).in_memory();
             Stub::given(method("/pb.Greeter/SayHello"))
