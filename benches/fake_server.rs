@@ -15,24 +15,12 @@ use criterion::Criterion;
 use grpc_chaos::bench::{pair, DEFAULT_MESSAGES_PER_ROUND, DEFAULT_ROUNDS};
 use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::pb::greeter_client::GreeterClient;
-use grpc_chaos::pb::{HelloReply, HelloRequest};
+use grpc_chaos::pb::HelloRequest;
 use tokio::runtime::Runtime;
 
-use common::greeter::hand_written_channel;
+use common::greeter::{greeter_fake, hand_written_channel};
 
 const GROUP: &str = "unary_in_memory";
-
-/// A fake answering SayHello as the hand-written Greeter does.
-fn greeter_fake(server: FakeServer) -> FakeServer {
-    Stub::given(method("/pb.Greeter/SayHello"))
-        .respond_with(Reply::from_message(|r: &HelloRequest| {
-            Reply::message(&HelloReply {
-                message: format!("Hello, {}!", r.name),
-            })
-        }))
-        .mount(&server);
-    server
-}
 
 fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     let (bounded, unbounded) = rt.block_on(async {

@@ -5,6 +5,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
+use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
 use grpc_chaos::memory;
 use grpc_chaos::pb::greeter_server::{Greeter, GreeterServer};
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -69,4 +70,16 @@ pub fn hand_written_channel() -> Channel {
             .add_service(GreeterServer::new(HandWritten))
             .serve_with_incoming(incoming)
     })
+}
+
+/// The fake answering SayHello as [`HandWritten`] does, from a stub on `server`.
+pub fn greeter_fake(server: FakeServer) -> FakeServer {
+    Stub::given(method("/pb.Greeter/SayHello"))
+        .respond_with(Reply::from_message(|r: &HelloRequest| {
+            Reply::message(&HelloReply {
+                message: format!("Hello, {}!", r.name),
+            })
+        }))
+        .mount(&server);
+    server
 }

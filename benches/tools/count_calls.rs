@@ -16,12 +16,13 @@ mod common;
 use std::time::Duration;
 
 use grpc_chaos::bench::Bench;
-use grpc_chaos::fake::{method, FakeServer, Reply, Stub};
+use grpc_chaos::fake::FakeServer;
 use grpc_chaos::intercept::{LoggingLayer, SetTraceIdLayer};
 use grpc_chaos::pb::greeter_client::GreeterClient;
-use grpc_chaos::pb::{HelloReply, HelloRequest};
+use grpc_chaos::pb::HelloRequest;
 use grpc_chaos::retry::RetryLayer;
 
+use common::greeter::greeter_fake;
 use common::policies;
 use common::subscribers::{level_off, Sink};
 
@@ -55,14 +56,7 @@ fn fake_server(side: &str, n: usize) {
                 None,
             )
         } else {
-            let server = FakeServer::builder().journal_limit(1024).in_memory();
-            Stub::given(method("/pb.Greeter/SayHello"))
-                .respond_with(Reply::from_message(|r: &HelloRequest| {
-                    Reply::message(&HelloReply {
-                        message: format!("Hello, {}!", r.name),
-                    })
-                }))
-                .mount(&server);
+            let server = greeter_fake(FakeServer::builder().journal_limit(1024).in_memory());
             (GreeterClient::new(server.channel()), Some(server))
         }
     });
