@@ -24,7 +24,10 @@ impl Greeter for ServiceA {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloReply>, Status> {
-        let in_extensions = request.extensions().get::<TraceId>().cloned().map(|t| t.0);
+        let in_extensions = request
+            .extensions()
+            .get::<TraceId>()
+            .map(TraceId::to_string);
         let in_task = current_trace_id();
         assert_eq!(
             in_extensions, in_task,

@@ -47,30 +47,66 @@ pub async fn with_trace_id<F: Future>(id: String, work: F) -> F::Output {
 
 /// The trace id of a call, in its request extensions.
 ///
+/// The id is shared, not copied: the extension, [`current_trace_id`]'s scope and the
+/// call's span hold the same allocation.
+///
 /// ```
 /// let id = tonic_layers::intercept::TraceId("abc".into());
-/// assert_eq!(id.0, "abc");
+/// assert_eq!(id.as_str(), "abc");
+/// assert_eq!(id.to_string(), "abc");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceId(pub String);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TraceId(pub Arc<str>);
 
-/// A new random id: 32 hex digits, unique within the process.
+impl TraceId {
+    /// The id as text.
+    ///
+    /// ```
+    /// assert_eq!(tonic_layers::intercept::TraceId("t-1".into()).as_str(), "t-1");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Each byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 0xf]];
+        byte += 1;
+    }
+    pairs
+};
+
+/// A new random id: 32 lowercase hex digits, unique within the process.
 ///
 /// The process seeds once from the clock; each id then mixes a counter through
 /// SplitMix64, so a call pays no clock read and no formatting machinery.
-fn generate() -> String {
+fn generate() -> [[u8; 2]; 16] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = SplitMix64::process_seed();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut rng = SplitMix64::new(seed ^ n.rotate_left(32));
-    let mut out = [0u8; 32];
-    for (half, word) in [rng.next_u64(), rng.next_u64()].into_iter().enumerate() {
-        for i in 0..16 {
-            let nibble = (word >> (60 - 4 * i)) & 0xf;
-            out[half * 16 + i] = b"0123456789abcdef"[nibble as usize];
-        }
+    let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+    let mut digits = [[0u8; 2]; 16];
+    for (pair, byte) in digits.iter_mut().zip(bits.to_be_bytes()) {
+        *pair = HEX_PAIRS[usize::from(byte)];
     }
-    out.iter().map(|&b| b as char).collect()
+    digits
+}
+
+/// `generate`'s digits as text: they are ASCII, so the conversion cannot fail.
+fn as_text(digits: &[[u8; 2]; 16]) -> &str {
+    std::str::from_utf8(digits.as_flattened()).unwrap_or_default()
 }
 
 fn header_name(name: &str) -> HeaderName {
@@ -166,15 +202,18 @@ where
             .get(&self.header)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
-        let id = given.map_or_else(generate, str::to_string);
-        if given.is_none() {
-            // Generated ids are hex, always a valid header value.
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                request.headers_mut().insert(self.header.clone(), value);
+        let shared: Arc<str> = match given {
+            Some(given) => given.into(),
+            None => {
+                let digits = generate();
+                // Hex digits are always a valid header value.
+                if let Ok(value) = HeaderValue::from_bytes(digits.as_flattened()) {
+                    request.headers_mut().insert(self.header.clone(), value);
+                }
+                as_text(&digits).into()
             }
-        }
-        let shared: Arc<str> = Arc::from(id.as_str());
-        request.extensions_mut().insert(TraceId(id));
+        };
+        request.extensions_mut().insert(TraceId(shared.clone()));
         let span =
             tracing::info_span!("grpc_call", trace_id = %shared, method = %request.uri().path());
         // Inner layers' synchronous `call` code sees the id and the span too.
@@ -404,7 +443,7 @@ impl TraceIdInterceptor {
 /// let request = trace_id_interceptor().call(tonic::Request::new(())).unwrap();
 /// let id = request.extensions().get::<TraceId>().unwrap();
 /// assert_eq!(id.0.len(), 32);
-/// assert_eq!(request.metadata().get("trace-id").unwrap(), id.0.as_str());
+/// assert_eq!(request.metadata().get("trace-id").unwrap(), id.as_str());
 /// ```
 pub fn trace_id_interceptor() -> TraceIdInterceptor {
     TraceIdInterceptor {
@@ -422,18 +461,43 @@ impl tonic::service::Interceptor for TraceIdInterceptor {
             .get(&self.key)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
-            .map(str::to_string);
+            .map(Arc::<str>::from);
         let id = match given {
             Some(id) => id,
             None => {
-                let id = generate();
-                if let Ok(value) = AsciiMetadataValue::try_from(id.as_str()) {
+                let digits = generate();
+                if let Ok(value) = AsciiMetadataValue::try_from(digits.as_flattened()) {
                     request.metadata_mut().insert(self.key.clone(), value);
                 }
-                id
+                as_text(&digits).into()
             }
         };
         request.extensions_mut().insert(TraceId(id));
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_byte_has_its_two_lowercase_digits() {
+        for byte in 0..=255u8 {
+            assert_eq!(
+                HEX_PAIRS[usize::from(byte)],
+                *format!("{byte:02x}").as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_128_bits_in_lowercase_hex_and_differ() {
+        let (a, b) = (generate(), generate());
+        let (a, b) = (as_text(&a), as_text(&b));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        let bits = u128::from_str_radix(a, 16).unwrap();
+        assert_eq!(format!("{bits:032x}"), a);
     }
 }

@@ -18,7 +18,7 @@ use crate::intercept::TraceId;
 pub(super) struct CallLog {
     pub(super) side: Side,
     uri: http::Uri,
-    trace_id: Option<Box<str>>,
+    trace_id: Option<Arc<str>>,
     start: Instant,
     messages: bool,
     pub(super) requests: AtomicU64,
@@ -46,10 +46,7 @@ impl CallLog {
         let log = Arc::new(CallLog {
             side: config.side,
             uri: request.uri().clone(),
-            trace_id: request
-                .extensions()
-                .get::<TraceId>()
-                .map(|t| t.0.as_str().into()),
+            trace_id: request.extensions().get::<TraceId>().map(|t| t.0.clone()),
             start: Instant::now(),
             messages,
             requests: AtomicU64::new(0),
