@@ -125,6 +125,13 @@ pub enum Step<'a> {
     Message(Message<'a>),
 }
 
+/// What [`FrameReader::advance`] found: [`Step`] without the borrow.
+#[derive(Clone, Copy)]
+enum Found {
+    Prefix(Prefix),
+    Message(Prefix),
+}
+
 /// Reads gRPC messages out of a byte stream fed in chunks of any size: a chunk may hold
 /// part of a message, or several.
 #[derive(Debug, Default)]
@@ -155,6 +162,64 @@ impl FrameReader {
     /// Consumes `data` up to the next prefix or whole message and says which, or uses it
     /// all and returns `None`. Call it until it returns `None` for each chunk.
     pub fn read(&mut self, data: &mut &[u8]) -> Option<Step<'_>> {
+        Some(match self.advance(data)? {
+            Found::Prefix(prefix) => Step::Prefix(prefix),
+            Found::Message(prefix) => Step::Message(self.message(prefix)),
+        })
+    }
+
+    /// Consumes `data` up to the end of the next whole message and returns it, or uses it
+    /// all and returns `None`: [`read`](Self::read) without its prefix steps. A reader
+    /// that keeps no bytes takes a message that lies whole in `data` in one step.
+    ///
+    /// ```
+    /// use tonic_layers::framing::{encode, FrameReader};
+    ///
+    /// let wire = [encode(b"hi"), encode(b"there")].concat();
+    /// let (mut reader, mut data) = (FrameReader::new(), &wire[..9]);
+    /// assert_eq!(reader.next_message(&mut data).map(|m| m.len()), Some(2));
+    /// assert_eq!(reader.next_message(&mut data).map(|m| m.len()), None);
+    /// let mut data = &wire[9..];
+    /// assert_eq!(reader.next_message(&mut data).map(|m| (m.index(), m.len())), Some((2, 5)));
+    /// assert_eq!(reader.pending(), 0);
+    /// ```
+    pub fn next_message(&mut self, data: &mut &[u8]) -> Option<Message<'_>> {
+        loop {
+            // Nothing to read, and no empty message due: the common last call, answered
+            // without the general reader.
+            if data.is_empty() && !matches!(self.current, Some((_, 0))) {
+                return None;
+            }
+            if self.current.is_none()
+                && self.filled == 0
+                && self.capture.is_none()
+                && let Some((&[flag, a, b, c, d], rest)) = data.split_first_chunk::<PREFIX_LEN>()
+            {
+                let len = u32::from_be_bytes([a, b, c, d]) as usize;
+                if let Some(after) = rest.get(len..) {
+                    *data = after;
+                    self.index += 1;
+                    return Some(self.message(Prefix { flag, len }));
+                }
+            }
+            if let Found::Message(prefix) = self.advance(data)? {
+                return Some(self.message(prefix));
+            }
+        }
+    }
+
+    /// The message just completed, numbered.
+    fn message(&mut self, prefix: Prefix) -> Message<'_> {
+        Message {
+            index: self.index,
+            prefix,
+            captured: self.capture.as_mut(),
+        }
+    }
+
+    /// [`read`](Self::read)'s work, returning what it found without borrowing the
+    /// captured bytes.
+    fn advance(&mut self, data: &mut &[u8]) -> Option<Found> {
         loop {
             match self.current {
                 None => {
@@ -175,18 +240,14 @@ impl FrameReader {
                         if let Some(capture) = &mut self.capture {
                             capture.clear();
                         }
-                        return Some(Step::Prefix(prefix));
+                        return Some(Found::Prefix(prefix));
                     }
                 }
                 Some((prefix, 0)) => {
                     self.current = None;
                     self.filled = 0;
                     self.index += 1;
-                    return Some(Step::Message(Message {
-                        index: self.index,
-                        prefix,
-                        captured: self.capture.as_mut(),
-                    }));
+                    return Some(Found::Message(prefix));
                 }
                 Some((prefix, remaining)) => {
                     if data.is_empty() {
@@ -285,5 +346,60 @@ mod tests {
         }
         assert_eq!(rest.len(), 0);
         assert_eq!(reader.pending(), 0);
+    }
+
+    /// Each message's (index, length, flag) and what is left pending, as `read` sees it.
+    fn by_steps(reader: &mut FrameReader, chunks: &[&[u8]]) -> (Vec<(u64, usize, bool)>, usize) {
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            let mut data = *chunk;
+            while let Some(step) = reader.read(&mut data) {
+                if let Step::Message(m) = step {
+                    seen.push((m.index(), m.len(), m.compressed()));
+                }
+            }
+        }
+        (seen, reader.pending())
+    }
+
+    /// The same, as `next_message` sees it.
+    fn by_messages(reader: &mut FrameReader, chunks: &[&[u8]]) -> (Vec<(u64, usize, bool)>, usize) {
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            let mut data = *chunk;
+            while let Some(m) = reader.next_message(&mut data) {
+                seen.push((m.index(), m.len(), m.compressed()));
+            }
+        }
+        (seen, reader.pending())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn next_message_sees_what_read_sees_whatever_the_chunking(
+            messages in proptest::collection::vec((proptest::collection::vec(proptest::num::u8::ANY, 0..40), proptest::bool::ANY), 0..6),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+            truncate in 0usize..10,
+        ) {
+            let mut wire: Vec<u8> = Vec::new();
+            for (body, compressed) in &messages {
+                wire.push(u8::from(*compressed));
+                wire.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                wire.extend_from_slice(body);
+            }
+            wire.truncate(wire.len().saturating_sub(truncate));
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
+            cuts.push(0);
+            cuts.push(wire.len());
+            cuts.sort_unstable();
+            let chunks: Vec<&[u8]> = cuts.windows(2).map(|w| &wire[w[0]..w[1]]).collect();
+            for capturing in [false, true] {
+                let reader = || if capturing { FrameReader::capturing() } else { FrameReader::new() };
+                proptest::prop_assert_eq!(
+                    by_messages(&mut reader(), &chunks),
+                    by_steps(&mut reader(), &chunks)
+                );
+            }
+        }
     }
 }
