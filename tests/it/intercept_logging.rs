@@ -284,6 +284,47 @@ async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
 }
 
 #[grpc_chaos::test]
+async fn a_stream_reset_mid_way_fails_with_the_same_status_through_the_layer() {
+    let (logs, _guard) = LogCapture::start(Level::DEBUG);
+    let fake = FakeServer::in_memory();
+    grpc_chaos::fake::Stub::given(grpc_chaos::fake::method(SAY_HELLO_STREAM))
+        .respond_with(
+            grpc_chaos::fake::Reply::stream()
+                .then_message(&reply("one"))
+                .then_reset(grpc_chaos::fake::Reason::INTERNAL_ERROR)
+                .end_after(ms(10)),
+        )
+        .mount(&fake);
+    let second_message = |channel| async move {
+        let mut client = GreeterClient::new(channel);
+        let mut stream = client
+            .say_hello_stream(hello("Ada"))
+            .await
+            .unwrap()
+            .into_inner();
+        stream.message().await.unwrap().unwrap();
+        stream.message().await.unwrap_err()
+    };
+    let direct = second_message(tower::util::BoxCloneSyncService::new(fake.channel())).await;
+    let logged = second_message(tower::util::BoxCloneSyncService::new(
+        tower::ServiceBuilder::new()
+            .layer(LoggingLayer::client())
+            .service(fake.channel()),
+    ))
+    .await;
+
+    assert_eq!(logged.code(), direct.code(), "{logged:?}");
+    assert_eq!(logged.message(), direct.message());
+    assert_eq!(
+        logs.lines_with("call failed without a status").len(),
+        1,
+        "{}",
+        logs.text()
+    );
+    assert_eq!(message_log(&logs, SAY_HELLO_STREAM).len(), 2, "{}", logs.text());
+}
+
+#[grpc_chaos::test]
 async fn authorization_and_binary_values_never_reach_the_log() {
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
     let channel = memory::serve(|incoming| {

@@ -8,12 +8,14 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
 use pin_project_lite::pin_project;
+use tonic::Status;
 
 use super::layer::DecodeFn;
 use super::record::{log_message, CallLog};
-use super::{lookup, GRPC_MESSAGE, GRPC_STATUS};
-use crate::framing::{FrameReader, Step};
+use super::{status_of, BoxError};
+use crate::framing::FrameReader;
 
 pin_project! {
     /// A body that logs the messages in it and, for a response, the call's end.
@@ -28,7 +30,11 @@ pin_project! {
     }
 }
 
-impl<B> LoggedBody<B> {
+impl<B> LoggedBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     /// `decode` is `None` when messages are not logged, `Some(None)` when they are but
     /// without content.
     pub(super) fn new(
@@ -50,21 +56,31 @@ impl<B> LoggedBody<B> {
             decode,
         }
     }
+
+    /// As tonic's body. Its errors are already a `Status`, so tonic boxes it as it is,
+    /// without the error-mapping wrapper `Body::new` puts around any other body (one
+    /// poll fewer for every frame).
+    pub(super) fn into_body(self) -> tonic::body::Body {
+        tonic::body::Body::new(UnsyncBoxBody::new(self))
+    }
 }
 
 impl<B> http_body::Body for LoggedBody<B>
 where
     B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = Status;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        // tonic's own bodies fail with a `Status`, which this gives back as it was.
+        let frame =
+            ready!(this.inner.poll_frame(cx)).map(|f| f.map_err(|e| Status::from_error(e.into())));
         match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
@@ -82,20 +98,16 @@ where
                             &log.requests
                         };
                         let mut chunk = data.chunk();
-                        while let Some(step) = reader.read(&mut chunk) {
-                            if let Step::Message(m) = step {
-                                total.store(m.index(), Ordering::Relaxed);
-                                log_message(log, direction, &m, decode);
-                            }
+                        while let Some(m) = reader.next_message(&mut chunk) {
+                            total.store(m.index(), Ordering::Relaxed);
+                            log_message(log, direction, &m, decode);
                         }
                     }
                 } else if let Some(trailers) = frame.trailers_ref()
                     && *this.is_response
                 {
-                    this.log.end(
-                        lookup(trailers, &GRPC_STATUS).map(|v| v.as_bytes()),
-                        lookup(trailers, &GRPC_MESSAGE).map(|v| v.as_bytes()),
-                    );
+                    let (code, message) = status_of(trailers);
+                    this.log.end(code, message);
                 }
             }
             Some(Err(_)) => {

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use super::body::LoggedBody;
 use super::layer::DecodeFn;
 use super::record::CallLog;
-use super::{lookup, BoxError, GRPC_MESSAGE, GRPC_STATUS};
+use super::{status_of, BoxError};
 
 pin_project! {
     /// The future of [`Logging`](super::Logging): the inner service's response, its body
@@ -50,17 +50,14 @@ where
         };
         match result {
             Ok(response) => {
-                if let Some(code) = lookup(response.headers(), &GRPC_STATUS) {
+                if let (Some(code), message) = status_of(response.headers()) {
                     // Trailers-Only: the status is in the headers and there is no body.
-                    log.end(
-                        Some(code.as_bytes()),
-                        lookup(response.headers(), &GRPC_MESSAGE).map(|v| v.as_bytes()),
-                    );
+                    log.end(Some(code), message);
                     return Poll::Ready(Ok(response.map(tonic::body::Body::new)));
                 }
-                Poll::Ready(Ok(response.map(|body| {
-                    tonic::body::Body::new(LoggedBody::new(body, log, true, decode))
-                })))
+                Poll::Ready(Ok(
+                    response.map(|body| LoggedBody::new(body, log, true, decode).into_body())
+                ))
             }
             Err(e) => {
                 log.fail(&e);

@@ -62,10 +62,13 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // Checked once per call: disabled, the layer only converts the body type (a
         // no-op for tonic's own body) and allocates nothing.
-        if !tracing::enabled!(target: TARGET, Level::INFO) {
+        // DEBUG first: where it is on, the log starts without asking about INFO (each
+        // event still asks for itself); where no subscriber enables DEBUG, tracing's
+        // maximum level answers that check without a lookup.
+        let messages = tracing::enabled!(target: TARGET, Level::DEBUG);
+        if !messages && !tracing::enabled!(target: TARGET, Level::INFO) {
             return ResponseFuture::new(self.inner.call(request.map(tonic::body::Body::new)), None);
         }
-        let messages = tracing::enabled!(target: TARGET, Level::DEBUG);
         let config = &self.config;
         let path = request.uri().path();
         let info = if config.methods.is_empty() {
@@ -77,9 +80,7 @@ where
         let log = CallLog::start(config, &request, shape, messages);
         let request = if messages {
             let decode = info.and_then(|i| i.decode_request.clone());
-            request.map(|body| {
-                tonic::body::Body::new(LoggedBody::new(body, log.clone(), false, Some(decode)))
-            })
+            request.map(|body| LoggedBody::new(body, log.clone(), false, Some(decode)).into_body())
         } else {
             request.map(tonic::body::Body::new)
         };
