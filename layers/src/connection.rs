@@ -106,7 +106,7 @@ pub(crate) struct LostAsUnavailable {
 
 impl LostAsUnavailable {
     pub(crate) fn body(inner: tonic::body::Body) -> tonic::body::Body {
-        tonic::body::Body::new(Self { inner })
+        crate::body::boxed(Self { inner })
     }
 }
 

@@ -38,3 +38,6 @@ pub mod deadline;
 pub mod intercept;
 pub mod metadata;
 pub mod retry;
+
+mod body;
+mod headers;

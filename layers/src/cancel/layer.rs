@@ -88,7 +88,7 @@ where
                 return Ok(response);
             }
             Ok(response.map(|body| {
-                tonic::body::Body::new(GuardedBody {
+                crate::body::boxed(GuardedBody {
                     inner: body,
                     guard: Some(guard),
                 })

@@ -153,7 +153,7 @@ where
                 () = sleep_until(deadline.instant()) => Ok(status_response(deadline_exceeded())),
                 response = response => match response {
                     Ok(r) => Ok(r.map(|body| {
-                        tonic::body::Body::new(DeadlineBody::new(LostAsUnavailable::body(body), deadline))
+                        crate::body::boxed(DeadlineBody::new(LostAsUnavailable::body(body), deadline))
                     })),
                     // tonic's channel times the same deadline and fails with its own error.
                     Err(_) if deadline.is_expired() => Ok(status_response(deadline_exceeded())),

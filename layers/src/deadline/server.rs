@@ -218,7 +218,7 @@ where
                 biased;
                 () = sleep_until(deadline.instant()) => Ok(status_response(deadline_exceeded())),
                 response = response => {
-                    response.map(|r| r.map(|body| tonic::body::Body::new(DeadlineBody::new(body, deadline))))
+                    response.map(|r| r.map(|body| crate::body::boxed(DeadlineBody::new(body, deadline))))
                 }
             }
         })

@@ -12,6 +12,7 @@ use tonic::{Code, Status};
 use super::layer::Plan;
 use super::replay::Replay;
 use super::run::{FromStatus, Verdict};
+use crate::headers::status_of;
 
 pub(super) type GrpcResponse = http::Response<Body>;
 
@@ -23,7 +24,7 @@ impl FromStatus for GrpcResponse {
 
 /// The status of a Trailers-Only response, read without trusting its details.
 fn trailers_only_status(headers: &http::HeaderMap) -> Option<Status> {
-    headers.get("grpc-status")?;
+    status_of(headers).0?;
     let mut headers = headers.clone();
     // tonic panics on a `grpc-status-details-bin` that is not base64; the decision to
     // retry needs only the code and the metadata.
@@ -96,7 +97,7 @@ pub(super) fn verdict(
                     }
                     let response = match plan.throttle() {
                         Some(_) => response.map(|body| {
-                            Body::new(SettleAtEnd {
+                            crate::body::boxed(SettleAtEnd {
                                 inner: body,
                                 plan: Some(plan.clone()),
                             })

@@ -8,14 +8,14 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http_body::Frame;
-use http_body_util::combinators::UnsyncBoxBody;
 use pin_project_lite::pin_project;
 use tonic::Status;
 
 use super::layer::DecodeFn;
 use super::record::{log_message, CallLog};
-use super::{status_of, BoxError};
+use super::BoxError;
 use crate::framing::FrameReader;
+use crate::headers::status_of;
 
 pin_project! {
     /// A body that logs the messages in it and, for a response, the call's end.
@@ -57,11 +57,9 @@ where
         }
     }
 
-    /// As tonic's body. Its errors are already a `Status`, so tonic boxes it as it is,
-    /// without the error-mapping wrapper `Body::new` puts around any other body (one
-    /// poll fewer for every frame).
+    /// As tonic's body: its errors are already a `Status`, so it is boxed as it is.
     pub(super) fn into_body(self) -> tonic::body::Body {
-        tonic::body::Body::new(UnsyncBoxBody::new(self))
+        crate::body::boxed(self)
     }
 }
 

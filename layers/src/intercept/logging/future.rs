@@ -13,7 +13,8 @@ use pin_project_lite::pin_project;
 use super::body::LoggedBody;
 use super::layer::DecodeFn;
 use super::record::CallLog;
-use super::{status_of, BoxError};
+use super::BoxError;
+use crate::headers::status_of;
 
 pin_project! {
     /// The future of [`Logging`](super::Logging): the inner service's response, its body
