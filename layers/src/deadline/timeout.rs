@@ -98,6 +98,18 @@ impl TimeoutUnit {
             Self::Nanoseconds => 1,
         }
     }
+
+    /// `amount` of this unit, for an amount the grammar allows (at most 8 digits).
+    fn times(self, amount: u64) -> Duration {
+        match self {
+            Self::Hours => Duration::from_secs(amount * 3600),
+            Self::Minutes => Duration::from_secs(amount * 60),
+            Self::Seconds => Duration::from_secs(amount),
+            Self::Milliseconds => Duration::from_millis(amount),
+            Self::Microseconds => Duration::from_micros(amount),
+            Self::Nanoseconds => Duration::from_nanos(amount),
+        }
+    }
 }
 
 /// What is wrong with a `grpc-timeout` value.
@@ -224,15 +236,11 @@ pub fn parse_grpc_timeout_bytes(value: &[u8]) -> Result<Duration, GrpcTimeoutErr
             digits: digits.len(),
         });
     }
+    // At most 8 digits, so every unit's product fits in a u64: no 128-bit division.
     let amount = digits
         .iter()
-        .fold(0u128, |acc, d| acc * 10 + u128::from(d - b'0'));
-    Ok(nanos_to_duration(amount * unit.nanos()))
-}
-
-fn nanos_to_duration(nanos: u128) -> Duration {
-    let secs = (nanos / 1_000_000_000) as u64;
-    Duration::new(secs, (nanos % 1_000_000_000) as u32)
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    Ok(unit.times(amount))
 }
 
 /// Formats a timeout in the finest unit whose value fits in 8 digits.
@@ -264,6 +272,28 @@ pub fn format_grpc_timeout(timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_unit_times_any_allowed_amount_is_that_many_nanoseconds() {
+        let units = [
+            TimeoutUnit::Hours,
+            TimeoutUnit::Minutes,
+            TimeoutUnit::Seconds,
+            TimeoutUnit::Milliseconds,
+            TimeoutUnit::Microseconds,
+            TimeoutUnit::Nanoseconds,
+        ];
+        for unit in units {
+            for amount in [0, 1, 7, 1_000_000_007, MAX_VALUE] {
+                let nanos = u128::from(amount) * unit.nanos();
+                let expected = Duration::new(
+                    (nanos / 1_000_000_000) as u64,
+                    (nanos % 1_000_000_000) as u32,
+                );
+                assert_eq!(unit.times(amount), expected, "{amount} {}", unit.as_char());
+            }
+        }
+    }
 
     #[test]
     fn names_each_class_of_mistake() {
