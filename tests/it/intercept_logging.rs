@@ -321,7 +321,12 @@ async fn a_stream_reset_mid_way_fails_with_the_same_status_through_the_layer() {
         "{}",
         logs.text()
     );
-    assert_eq!(message_log(&logs, SAY_HELLO_STREAM).len(), 2, "{}", logs.text());
+    assert_eq!(
+        message_log(&logs, SAY_HELLO_STREAM).len(),
+        2,
+        "{}",
+        logs.text()
+    );
 }
 
 #[grpc_chaos::test]
