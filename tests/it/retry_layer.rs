@@ -114,6 +114,49 @@ async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
 }
 
 #[grpc_chaos::test]
+async fn the_first_attempt_keeps_the_callers_head_but_never_its_attempt_count() {
+    let server = FakeServer::in_memory();
+    Stub::given(method(SAY_HELLO))
+        .respond_with(Reply::sequence([
+            unavailable(),
+            Reply::message(&reply("second")),
+        ]))
+        .mount(&server);
+    let client = retrying(&server, RetryLayer::new(exact_policy(3)));
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.set_timeout(ms(2000));
+    let metadata = request.metadata_mut();
+    metadata.insert("x-kept", "yes".parse().unwrap());
+    // Not the caller's to send: each attempt says its own number.
+    metadata.insert("grpc-previous-rpc-attempts", "7".parse().unwrap());
+
+    client.clone().say_hello(request).await.unwrap();
+
+    let calls = server.received_calls();
+    assert_eq!(previous_attempts(&calls), [None, Some("1".into())]);
+    let kept: Vec<_> = calls.iter().map(|c| c.header("x-kept")).collect();
+    assert_eq!(kept, [Some("yes"), Some("yes")]);
+    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
+    assert_eq!(timeouts, [Some(Ok(ms(2000))), Some(Ok(ms(1900)))]);
+}
+
+#[grpc_chaos::test]
+async fn a_grpc_timeout_that_does_not_parse_is_not_sent_on() {
+    let server = fake(SAY_HELLO, Reply::message(&reply("ok")));
+    let client = retrying(&server, RetryLayer::new(exact_policy(3)));
+    let mut request = tonic::Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "soon".parse().unwrap());
+
+    client.clone().say_hello(request).await.unwrap();
+
+    let calls = server.received_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].timeout, None, "{:?}", calls[0].metadata);
+}
+
+#[grpc_chaos::test]
 async fn a_spent_budget_ends_at_the_deadline_with_no_attempt_after() {
     let server = fake(SAY_HELLO, unavailable());
     let client = retrying(&server, RetryLayer::new(exact_policy(5)));

@@ -30,14 +30,19 @@ impl Plan {
         let Some(throttle) = self.throttle() else {
             return;
         };
-        let counts = match self {
-            Self::Retry(p) => p.retries(code),
-            Self::Hedge(p) => p.is_non_fatal(code),
-        };
         if code == Code::Ok {
             throttle.on_success();
-        } else if counts {
+        } else if self.follows(code) {
             throttle.on_failure();
+        }
+    }
+
+    /// Whether a failure with `code` may be followed by another attempt: a retryable
+    /// code, or a hedging policy's non-fatal one.
+    pub(super) fn follows(&self, code: Code) -> bool {
+        match self {
+            Self::Retry(p) => p.retries(code),
+            Self::Hedge(p) => p.is_non_fatal(code),
         }
     }
 }

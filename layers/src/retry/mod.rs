@@ -53,6 +53,7 @@
 
 mod builder;
 mod error;
+mod future;
 mod hedging;
 mod layer;
 mod policy;
@@ -70,9 +71,10 @@ use tonic::Status;
 use crate::deadline::Deadline;
 use run::Verdict;
 
+pub use future::ResponseFuture;
 pub use hedging::{call_with_hedging, HedgingPolicy, HedgingPolicyBuilder};
 pub use layer::{RetryLayer, DEFAULT_BUFFER_LIMIT};
-pub use service::{ResponseFuture, Retry};
+pub use service::Retry;
 
 pub use builder::RetryPolicyBuilder;
 pub use error::{PolicyError, PolicyField, MAX_ATTEMPTS_CAP};

@@ -14,34 +14,57 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 use tonic::Status;
 
-/// Wakes every attempt body waiting on the source, not only the last to poll it: with
-/// hedging, several may wait at once.
-#[derive(Default)]
-struct Waiters(Mutex<WaiterList>);
-
-/// The first waiter in place (a hedged call that succeeds before its next attempt has
-/// only one), any others in a list.
-#[derive(Default)]
-struct WaiterList {
-    first: Option<Waker>,
-    others: Vec<Waker>,
+/// A list whose first item sits in place: the common case (one waiter, a unary
+/// request's one frame) allocates nothing.
+struct FirstThenRest<T> {
+    first: Option<T>,
+    rest: Vec<T>,
 }
+
+impl<T> Default for FirstThenRest<T> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> FirstThenRest<T> {
+    fn push(&mut self, item: T) {
+        match self.first {
+            None => self.first = Some(item),
+            Some(_) => self.rest.push(item),
+        }
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        match index {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(index - 1),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn into_items(self) -> impl Iterator<Item = T> {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+/// Wakes every attempt body waiting on the source, not only the last to poll it: with
+/// hedging, several may wait at once (a hedged call that succeeds before its next
+/// attempt has only one).
+#[derive(Default)]
+struct Waiters(Mutex<FirstThenRest<Waker>>);
 
 impl Waiters {
     fn add(&self, waker: &Waker) {
         let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let list = &mut *list;
-        if list
-            .first
-            .iter()
-            .chain(&list.others)
-            .any(|w| w.will_wake(waker))
-        {
-            return;
-        }
-        match &list.first {
-            None => list.first = Some(waker.clone()),
-            Some(_) => list.others.push(waker.clone()),
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
         }
     }
 }
@@ -53,17 +76,14 @@ impl Wake for Waiters {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        list.first
-            .into_iter()
-            .chain(list.others)
-            .for_each(Waker::wake);
+        list.into_items().for_each(Waker::wake);
     }
 }
 
 struct State {
     source: tonic::body::Body,
     /// The data frames read so far, while the call is not committed.
-    kept: Vec<Bytes>,
+    kept: FirstThenRest<Bytes>,
     trailers: Option<HeaderMap>,
     ended: bool,
     failed: Option<Status>,
@@ -117,7 +137,7 @@ impl Replay {
         };
         Self(Arc::new(Mutex::new(State {
             source,
-            kept: Vec::new(),
+            kept: FirstThenRest::default(),
             trailers: None,
             ended: false,
             failed: None,
@@ -200,9 +220,8 @@ impl Body for AttemptBody {
             return Poll::Ready(Some(Err(AttemptBody::superseded())));
         }
         let committed = state.committed == Some(this.number);
-        if this.next < state.kept.len() {
+        if let Some(kept) = state.kept.get_mut(this.next) {
             this.next += 1;
-            let kept = &mut state.kept[this.next - 1];
             // Once the call is this attempt's, nobody replays what it has sent.
             let data = if committed {
                 std::mem::take(kept)
@@ -255,7 +274,7 @@ impl Body for AttemptBody {
                         // was committed, or the check above would have failed), the
                         // buffer goes, and the other attempts' bodies fail at once.
                         state.committed = Some(this.number);
-                        state.kept = Vec::new();
+                        state.kept = FirstThenRest::default();
                         state.wakers.wake();
                     } else {
                         state.kept.push(data.clone());

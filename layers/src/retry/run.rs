@@ -133,7 +133,24 @@ pub(crate) fn attempt(number: u32, deadline: Option<Deadline>) -> Attempt {
 pub(crate) async fn retry_loop<R, F, Fut>(
     policy: &RetryPolicy,
     deadline: Option<Deadline>,
+    run: F,
+) -> R
+where
+    R: FromStatus,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Verdict<R>>,
+{
+    retry_after(policy, deadline, run, None).await
+}
+
+/// [`retry_loop`], when attempt 1 ran elsewhere and failed with `(status, result)`
+/// (settled already): from the decision whether a second attempt follows. `None`:
+/// from attempt 1.
+pub(crate) async fn retry_after<R, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Option<Deadline>,
     mut run: F,
+    first_failure: Option<(Status, R)>,
 ) -> R
 where
     R: FromStatus,
@@ -143,8 +160,30 @@ where
     let mut schedule = policy.schedule();
     let mut last: Option<Status> = None;
     let throttle = policy.throttle();
-    let mut number = 0;
+    let mut number = u32::from(first_failure.is_some());
+    let mut failed = first_failure;
     loop {
+        if let Some((status, result)) = failed.take() {
+            if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
+                return result;
+            }
+            let wait = match pushback(&status) {
+                Some(Ok(wait)) => {
+                    schedule.reset();
+                    wait
+                }
+                Some(Err(())) => return result,
+                None => schedule.next_backoff(),
+            };
+            if let Some(d) = deadline
+                && Instant::now() + wait >= d.instant()
+            {
+                sleep_until(d.instant()).await;
+                return R::from_status(out_of_time(Some(&status)));
+            }
+            last = Some(status);
+            sleep(wait).await;
+        }
         number += 1;
         if deadline.is_some_and(|d| d.is_expired()) {
             return R::from_status(out_of_time(last.as_ref()));
@@ -158,30 +197,11 @@ where
                 verdict = run(this) => verdict,
             },
         };
-        let (status, result) = match verdict.settle(throttle, |code| policy.retries(code)) {
+        match verdict.settle(throttle, |code| policy.retries(code)) {
             Next::Return(result) => return result,
-            Next::Failed(status, result) => (status, result),
+            Next::Failed(status, result) => failed = Some((status, result)),
             // One attempt at a time: nothing else can have been committed.
             Next::Ignore => return R::from_status(Status::cancelled("attempt superseded")),
-        };
-        if number >= policy.max_attempts() || throttle.is_some_and(|t| !t.allows_retry()) {
-            return result;
         }
-        let wait = match pushback(&status) {
-            Some(Ok(wait)) => {
-                schedule.reset();
-                wait
-            }
-            Some(Err(())) => return result,
-            None => schedule.next_backoff(),
-        };
-        if let Some(d) = deadline
-            && Instant::now() + wait >= d.instant()
-        {
-            sleep_until(d.instant()).await;
-            return R::from_status(out_of_time(Some(&status)));
-        }
-        last = Some(status);
-        sleep(wait).await;
     }
 }

@@ -2,23 +2,26 @@
 //! template and a replay buffer, and its attempts run by the retry or hedging loop.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue};
+use tokio::time::Instant;
 use tonic::body::Body;
+use tonic::Status;
 use tower::{Service, ServiceExt};
 
+use super::future::{Looping, ResponseFuture};
 use super::hedging::hedge_loop;
 use super::layer::Plan;
 use super::replay::Replay;
-use super::run::retry_loop;
+use super::run::{out_of_time, retry_after, Next, Verdict};
 use super::verdict::{timed_out, verdict, GrpcResponse};
 use super::{Attempt, PREVIOUS_ATTEMPTS};
 use crate::connection::{status_from_error, LostAsUnavailable};
 use crate::deadline::parse_grpc_timeout_bytes;
 use crate::deadline::{current, earlier, Deadline, GRPC_TIMEOUT};
+use crate::headers::find_two;
 
 /// The service [`RetryLayer`](super::RetryLayer) makes.
 ///
@@ -66,59 +69,53 @@ impl<S> Retry<S> {
     }
 }
 
-/// The future of [`Retry`].
-pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<GrpcResponse, E>> + Send>>;
-
 /// `grpc-timeout`, and `grpc-previous-rpc-attempts`, as header names made once.
 const TIMEOUT_HEADER: HeaderName = HeaderName::from_static(GRPC_TIMEOUT);
 const PREVIOUS_HEADER: HeaderName = HeaderName::from_static(PREVIOUS_ATTEMPTS);
 
-/// What every attempt's request is made from: the call's request head, without the
-/// two headers each attempt sets for itself.
+/// What every attempt's request is made from: the call's request head.
 struct Template {
-    method: http::Method,
-    uri: http::Uri,
-    version: http::Version,
-    headers: http::HeaderMap,
-    extensions: http::Extensions,
-    /// The caller's own `grpc-timeout`, while the first attempt can send it as it is
-    /// (it is the call's deadline, and nothing earlier applies).
-    first_timeout: Option<HeaderValue>,
+    /// The head as the caller sent it, for the first attempt, when it can go as it is:
+    /// its own `grpc-timeout` is the call's deadline (or there is none), and it sent no
+    /// `grpc-previous-rpc-attempts`.
+    first: Option<http::request::Parts>,
+    /// The copy every other attempt is made from. The two headers each attempt sets for
+    /// itself are taken off it when the first of those attempts is made.
+    later: http::request::Parts,
+    cleared: bool,
 }
 
 impl Template {
-    fn new(mut parts: http::request::Parts, own_is_the_deadline: bool) -> Self {
-        let first_timeout = parts
-            .headers
-            .remove(TIMEOUT_HEADER)
-            .filter(|_| own_is_the_deadline);
-        parts.headers.remove(PREVIOUS_HEADER);
-        Self {
-            method: parts.method,
-            uri: parts.uri,
-            version: parts.version,
-            headers: parts.headers,
-            extensions: parts.extensions,
-            first_timeout,
+    fn new(parts: http::request::Parts, as_sent: bool) -> Self {
+        if as_sent {
+            Self {
+                later: parts.clone(),
+                first: Some(parts),
+                cleared: false,
+            }
+        } else {
+            Self {
+                first: None,
+                later: parts,
+                cleared: false,
+            }
         }
     }
 
     fn request(&mut self, attempt: Attempt, body: Body) -> http::Request<Body> {
-        let mut request = http::Request::new(body);
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
-        *request.version_mut() = self.version;
-        *request.headers_mut() = self.headers.clone();
-        *request.extensions_mut() = self.extensions.clone();
+        if attempt.number == 1
+            && let Some(head) = self.first.take()
+        {
+            return http::Request::from_parts(head, body);
+        }
+        if !self.cleared {
+            self.later.headers.remove(TIMEOUT_HEADER);
+            self.later.headers.remove(PREVIOUS_HEADER);
+            self.cleared = true;
+        }
+        let mut request = http::Request::from_parts(self.later.clone(), body);
         let headers = request.headers_mut();
-        let unchanged = if attempt.number == 1 {
-            self.first_timeout.take()
-        } else {
-            None
-        };
-        if let Some(value) = unchanged {
-            headers.insert(TIMEOUT_HEADER, value);
-        } else if let Some(timeout) = attempt.timeout {
+        if let Some(timeout) = attempt.timeout {
             let text = crate::deadline::format_grpc_timeout(timeout);
             if let Ok(value) = HeaderValue::from_str(&text) {
                 headers.insert(TIMEOUT_HEADER, value);
@@ -139,7 +136,7 @@ where
 {
     type Response = GrpcResponse;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -147,65 +144,174 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         if !self.covers(request.uri().path()) {
-            return Box::pin(self.inner.call(request));
+            return ResponseFuture::direct(self.inner.call(request));
         }
         let (parts, body) = request.into_parts();
-        let own = parts
-            .headers
-            .get(&TIMEOUT_HEADER)
+        let (sent, previous) = find_two(&parts.headers, &TIMEOUT_HEADER, &PREVIOUS_HEADER);
+        let now = Instant::now();
+        let own = sent
             .and_then(|v| parse_grpc_timeout_bytes(v.as_bytes()).ok())
-            .map(Deadline::after);
+            .map(|timeout| Deadline::at(now + timeout));
         let deadline = earlier(own, current());
-        let mut template = Template::new(parts, own.is_some() && deadline == own);
-        let replay = Replay::new(
-            body,
-            self.buffer_limit,
-            matches!(*self.plan, Plan::Hedge(_)),
-        );
-        // The first attempt goes to the service `poll_ready` readied; a later one to a
-        // clone of it, readied by `oneshot`. A call that succeeds first time clones the
-        // service once.
-        let clone = self.inner.clone();
-        let mut service = std::mem::replace(&mut self.inner, clone);
-        let plan = self.plan.clone();
-        let committed = replay.clone();
-        let attempts_plan = plan.clone();
+        // A `grpc-timeout` that does not parse is not sent on.
+        let as_sent = previous.is_none() && sent.is_some() == own.is_some() && deadline == own;
+        if deadline.is_some_and(|d| d.instant() <= now) {
+            return ResponseFuture::looping(Box::pin(std::future::ready(Ok(
+                out_of_time(None).into_http()
+            ))));
+        }
+        let hedged = matches!(*self.plan, Plan::Hedge(_));
+        let mut template = Template::new(parts, as_sent);
+        let replay = Replay::new(body, self.buffer_limit, hedged);
+        // The first attempt goes out now, to the service `poll_ready` readied. Later
+        // ones go to a clone, readied by `oneshot` only if they are made.
+        let timeout = deadline.map(|d| d.instant().saturating_duration_since(now));
+        let body = crate::body::boxed(replay.body(1));
+        let first = self
+            .inner
+            .call(template.request(Attempt { number: 1, timeout }, body));
+        let call = Call {
+            template,
+            replay,
+            service: self.inner.clone(),
+            plan: self.plan.clone(),
+            deadline,
+        };
+        if hedged {
+            ResponseFuture::looping(call.looping(Some(first), None))
+        } else {
+            ResponseFuture::first(first, call)
+        }
+    }
+}
+
+/// One call's state for its attempts after the first (and, hedged, its first too).
+pub(super) struct Call<S> {
+    template: Template,
+    replay: Replay,
+    /// A clone of the layer's service, for attempts after the first.
+    service: S,
+    plan: Arc<Plan>,
+    deadline: Option<Deadline>,
+}
+
+/// How the first attempt of a retried call went.
+pub(super) enum First {
+    /// The call ends with this response.
+    Return(GrpcResponse),
+    /// tonic's own timer ended it just before the deadline: wait for the deadline.
+    WaitForDeadline,
+    /// It failed and was settled; another attempt may follow.
+    Failed(Status, GrpcResponse),
+}
+
+impl<S> Call<S>
+where
+    S: Service<http::Request<Body>, Response = GrpcResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError> + Send + 'static,
+{
+    pub(super) fn deadline(&self) -> Option<Deadline> {
+        self.deadline
+    }
+
+    /// The first attempt's outcome, judged and settled as the retry loop would.
+    pub(super) fn judge_first(&self, outcome: Result<GrpcResponse, S::Error>) -> First {
+        let judged = Outcome::of(outcome, self.deadline);
+        if judged.wait_for.is_some() {
+            return First::WaitForDeadline;
+        }
+        let verdict = verdict(&self.plan, &self.replay, 1, judged.result);
+        match verdict.settle(self.plan.throttle(), |code| self.plan.follows(code)) {
+            Next::Return(response) => First::Return(response),
+            Next::Failed(status, response) => First::Failed(status, response),
+            Next::Ignore => First::Return(Status::cancelled("attempt superseded").into_http()),
+        }
+    }
+
+    /// The call's loop, boxed: from attempt 1 (`first`, already sent), or from the
+    /// decision on a second attempt after the first failed with `failure` (settled).
+    /// Hedging always starts from attempt 1.
+    pub(super) fn looping(
+        mut self,
+        first: Option<S::Future>,
+        failure: Option<(Status, GrpcResponse)>,
+    ) -> Looping<S::Error> {
         Box::pin(async move {
-            let run = move |attempt: Attempt| {
-                let plan = attempts_plan.clone();
-                let request = template.request(attempt, Body::new(replay.body(attempt.number)));
-                let call = if attempt.number == 1 {
-                    Ok(service.call(request))
-                } else {
-                    Err((service.clone(), request))
-                };
-                let replay = replay.clone();
-                async move {
-                    let outcome = match call {
-                        Ok(first) => first.await,
-                        Err((later, request)) => later.oneshot(request).await,
-                    };
-                    let outcome = outcome.map(|r| r.map(LostAsUnavailable::body));
-                    let outcome = outcome.map_err(|e| e.into());
-                    if let (Err(e), Some(deadline)) = (&outcome, deadline) {
-                        // tonic's channel times the attempt's `grpc-timeout`, rounded down
-                        // to its unit, so it can fire just before the call's deadline:
-                        // wait the rest, so the deadline (not CANCELLED) ends the call.
-                        if timed_out(e.as_ref()) {
-                            tokio::time::sleep_until(deadline.instant()).await;
-                        }
-                    }
-                    let outcome = outcome.map_err(status_from_error);
-                    verdict(&plan, &replay, attempt.number, outcome)
-                }
+            let (plan, deadline, replay) = (self.plan.clone(), self.deadline, self.replay.clone());
+            let mut first = first;
+            let run = |attempt: Attempt| {
+                let first = first.take().filter(|_| attempt.number == 1);
+                self.attempt(attempt, first)
             };
-            let response = match &*plan {
-                Plan::Retry(policy) => retry_loop(policy, deadline, run).await,
+            Ok(match &*plan {
+                Plan::Retry(policy) => retry_after(policy, deadline, run, failure).await,
                 Plan::Hedge(policy) => {
-                    hedge_loop(policy, deadline, run, || committed.committed().is_some()).await
+                    hedge_loop(policy, deadline, run, || replay.committed().is_some()).await
                 }
-            };
-            Ok(response)
+            })
         })
+    }
+
+    /// Attempt `attempt.number`: `first` if it is given (already sent), else a new
+    /// request to a clone of the service.
+    fn attempt(
+        &mut self,
+        attempt: Attempt,
+        first: Option<S::Future>,
+    ) -> impl Future<Output = Verdict<GrpcResponse>> + Send + use<S> {
+        let call = match first {
+            Some(first) => Ok(first),
+            None => {
+                let body = crate::body::boxed(self.replay.body(attempt.number));
+                Err((self.service.clone(), self.template.request(attempt, body)))
+            }
+        };
+        let (plan, replay, deadline) = (self.plan.clone(), self.replay.clone(), self.deadline);
+        async move {
+            let outcome = match call {
+                Ok(first) => first.await,
+                Err((later, request)) => later.oneshot(request).await,
+            };
+            let judged = Outcome::of(outcome, deadline);
+            if let Some(deadline) = judged.wait_for {
+                // tonic's channel times the attempt's `grpc-timeout`, rounded down to
+                // its unit, so it can fire just before the call's deadline: wait the
+                // rest, so the deadline (not CANCELLED) ends the call.
+                tokio::time::sleep_until(deadline.instant()).await;
+            }
+            verdict(&plan, &replay, attempt.number, judged.result)
+        }
+    }
+}
+
+/// An attempt's outcome as its verdict reads it.
+struct Outcome {
+    /// A lost connection (even in the response body) as UNAVAILABLE, any error as a
+    /// status.
+    result: Result<GrpcResponse, Status>,
+    /// tonic's own timer ended the attempt before this deadline.
+    wait_for: Option<Deadline>,
+}
+
+impl Outcome {
+    fn of<E: Into<tower::BoxError>>(
+        outcome: Result<GrpcResponse, E>,
+        deadline: Option<Deadline>,
+    ) -> Self {
+        match outcome {
+            Ok(response) => Self {
+                result: Ok(response.map(LostAsUnavailable::body)),
+                wait_for: None,
+            },
+            Err(e) => {
+                let e = e.into();
+                let wait_for = deadline.filter(|_| timed_out(e.as_ref()));
+                Self {
+                    result: Err(status_from_error(e)),
+                    wait_for,
+                }
+            }
+        }
     }
 }
