@@ -105,3 +105,19 @@ async fn a_missing_trace_id_is_generated_and_propagated() {
     assert_eq!(calls[0].metadata.get("trace-id").unwrap(), first.as_str());
     assert_eq!(calls[1].metadata.get("trace-id").unwrap(), second.as_str());
 }
+
+#[grpc_chaos::test]
+async fn an_empty_trace_id_is_replaced_by_a_generated_one() {
+    let (mut a, b) = chain();
+    let mut request = Request::new(hello("Ada"));
+    request
+        .metadata_mut()
+        .insert("trace-id", "".parse().unwrap());
+
+    let seen_by_a = a.say_hello(request).await.unwrap().into_inner().message;
+
+    assert_eq!(seen_by_a.len(), 32, "{seen_by_a}");
+    let call = &b.wait_for_ended_calls(1).await[0];
+    let sent: Vec<_> = call.metadata.get_all("trace-id").iter().collect();
+    assert_eq!(sent, [seen_by_a.as_str()]);
+}

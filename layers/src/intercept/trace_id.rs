@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::header::Entry;
 use http::{HeaderName, HeaderValue};
 use tokio::task::futures::TaskLocalFuture;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
@@ -113,6 +114,30 @@ fn header_name(name: &str) -> HeaderName {
     HeaderName::from_bytes(name.as_bytes()).unwrap_or(HeaderName::from_static(DEFAULT_TRACE_HEADER))
 }
 
+/// The id in a request's trace header, or (when it is missing, empty or not text) a
+/// generated one, set in the header: one look-up of the header either way.
+fn read_or_generate(header: Entry<'_, HeaderValue>) -> Arc<str> {
+    if let Entry::Occupied(given) = &header
+        && let Ok(id) = given.get().to_str()
+        && !id.is_empty()
+    {
+        return id.into();
+    }
+    let digits = generate();
+    // Hex digits are always a valid header value.
+    if let Ok(value) = HeaderValue::from_bytes(digits.as_flattened()) {
+        match header {
+            Entry::Occupied(mut given) => {
+                given.insert(value);
+            }
+            Entry::Vacant(missing) => {
+                missing.insert(value);
+            }
+        }
+    }
+    as_text(&digits).into()
+}
+
 /// Reads or generates each call's trace id on a server.
 ///
 /// [`current_trace_id`] and the span cover the handler's future (and inner layers'
@@ -197,22 +222,7 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let given = request
-            .headers()
-            .get(&self.header)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty());
-        let shared: Arc<str> = match given {
-            Some(given) => given.into(),
-            None => {
-                let digits = generate();
-                // Hex digits are always a valid header value.
-                if let Ok(value) = HeaderValue::from_bytes(digits.as_flattened()) {
-                    request.headers_mut().insert(self.header.clone(), value);
-                }
-                as_text(&digits).into()
-            }
-        };
+        let shared = read_or_generate(request.headers_mut().entry(&self.header));
         request.extensions_mut().insert(TraceId(shared.clone()));
         let span =
             tracing::info_span!("grpc_call", trace_id = %shared, method = %request.uri().path());
