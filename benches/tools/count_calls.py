@@ -1,15 +1,22 @@
 """Instructions per call, counted by callgrind, for each comparison `count_calls` knows:
 each side runs N and 2N calls under `valgrind --tool=callgrind`, and the difference over
-N is one call (start-up cancels). The counts repeat exactly from run to run, unlike the
+N is one call (start-up cancels). The counts move far less from run to run than the
 wall-clock figures.
 
     cargo build --release --example count_calls
-    python3 benches/tools/count_calls.py target/release/examples/count_calls [N] [CASE ...]
+    python3 benches/tools/count_calls.py target/release/examples/count_calls [--runs R] [N] [CASE ...]
+
+Two processes of the same build still differ by up to ~1,000 instructions a call (the
+allocator's state, and the timers: the code under count reads the real clock, so a
+slower, busier machine gives its timer wheel more to do). Count on an otherwise idle
+machine; with `--runs R`, each case is counted R times, and the median and range of its
+extra share are printed.
 
 valgrind comes from Debian's package of that name.
 """
 
 import re
+import statistics
 import subprocess
 import sys
 
@@ -24,16 +31,32 @@ def instructions(binary: str, case: str, side: str, n: int) -> int:
     return int(re.search(r"Collected : (\d+)", out).group(1))
 
 
-def main(binary: str, n: int, cases: list[str]) -> None:
+def count(binary: str, case: str, n: int) -> tuple[float, float]:
+    """Instructions a call of the baseline and of the candidate."""
+    per = {}
+    for side in ("baseline", "candidate"):
+        per[side] = (instructions(binary, case, side, 2 * n) - instructions(binary, case, side, n)) / n
+    return per["baseline"], per["candidate"]
+
+
+def main(binary: str, n: int, runs: int, cases: list[str]) -> None:
     for case in cases:
-        per = {}
-        for side in ("baseline", "candidate"):
-            per[side] = (instructions(binary, case, side, 2 * n) - instructions(binary, case, side, n)) / n
-        extra = per["candidate"] - per["baseline"]
-        print(f"{case:>18}: baseline {per['baseline']:,.0f}, candidate {per['candidate']:,.0f} instructions a call;"
-              f" {extra:+,.0f} ({extra / per['baseline']:+.1%})")
+        shares = []
+        for _ in range(runs):
+            baseline, candidate = count(binary, case, n)
+            extra = candidate - baseline
+            shares.append(extra / baseline)
+            print(f"{case:>18}: baseline {baseline:,.0f}, candidate {candidate:,.0f} instructions a call;"
+                  f" {extra:+,.0f} ({extra / baseline:+.1%})", flush=True)
+        if runs > 1:
+            print(f"{case:>18}: median {statistics.median(shares):+.1%} of {runs} runs,"
+                  f" range {min(shares):+.1%} to {max(shares):+.1%}", flush=True)
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
-    main(sys.argv[1], n, sys.argv[3:] or CASES)
+    args = sys.argv[2:]
+    runs = 1
+    if args[:1] == ["--runs"]:
+        runs, args = int(args[1]), args[2:]
+    n = int(args[0]) if args else 3000
+    main(sys.argv[1], n, runs, args[1:] or CASES)

@@ -1,5 +1,6 @@
 //! The service a [`RetryLayer`](super::RetryLayer) makes: each call's request kept as a
-//! template and a replay buffer, and its attempts run by the retry or hedging loop.
+//! template and a replay buffer, its first attempt sent at once, and any others run by
+//! the retry or hedging loop.
 
 use std::future::Future;
 use std::sync::Arc;
