@@ -253,22 +253,31 @@ async fn the_status_of_a_trailers_only_error_is_logged() {
     );
 }
 
+/// A fake answering SayHelloStream with `reply`.
+fn streaming_fake(reply: grpc_chaos::fake::Reply) -> FakeServer {
+    let fake = FakeServer::in_memory();
+    grpc_chaos::fake::Stub::given(grpc_chaos::fake::method(SAY_HELLO_STREAM))
+        .respond_with(reply)
+        .mount(&fake);
+    fake
+}
+
+/// `fake`'s channel behind the client-side logging layer.
+fn logged_channel(fake: &FakeServer) -> grpc_chaos::intercept::Logging<tonic::transport::Channel> {
+    tower::ServiceBuilder::new()
+        .layer(LoggingLayer::client())
+        .service(fake.channel())
+}
+
 #[grpc_chaos::test]
 async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
     let (logs, _guard) = LogCapture::start(Level::INFO);
-    let fake = FakeServer::in_memory();
-    grpc_chaos::fake::Stub::given(grpc_chaos::fake::method(SAY_HELLO_STREAM))
-        .respond_with(
-            grpc_chaos::fake::Reply::stream()
-                .then_message_after(ms(10), &reply("one"))
-                .then_hang(),
-        )
-        .mount(&fake);
-    let mut client = GreeterClient::new(
-        tower::ServiceBuilder::new()
-            .layer(LoggingLayer::client())
-            .service(fake.channel()),
+    let fake = streaming_fake(
+        grpc_chaos::fake::Reply::stream()
+            .then_message_after(ms(10), &reply("one"))
+            .then_hang(),
     );
+    let mut client = GreeterClient::new(logged_channel(&fake));
     let mut stream = client
         .say_hello_stream(hello("Ada"))
         .await
@@ -286,15 +295,12 @@ async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
 #[grpc_chaos::test]
 async fn a_stream_reset_mid_way_fails_with_the_same_status_through_the_layer() {
     let (logs, _guard) = LogCapture::start(Level::DEBUG);
-    let fake = FakeServer::in_memory();
-    grpc_chaos::fake::Stub::given(grpc_chaos::fake::method(SAY_HELLO_STREAM))
-        .respond_with(
-            grpc_chaos::fake::Reply::stream()
-                .then_message(&reply("one"))
-                .then_reset(grpc_chaos::fake::Reason::INTERNAL_ERROR)
-                .end_after(ms(10)),
-        )
-        .mount(&fake);
+    let fake = streaming_fake(
+        grpc_chaos::fake::Reply::stream()
+            .then_message(&reply("one"))
+            .then_reset(grpc_chaos::fake::Reason::INTERNAL_ERROR)
+            .end_after(ms(10)),
+    );
     let second_message = |channel| async move {
         let mut client = GreeterClient::new(channel);
         let mut stream = client
@@ -306,12 +312,7 @@ async fn a_stream_reset_mid_way_fails_with_the_same_status_through_the_layer() {
         stream.message().await.unwrap_err()
     };
     let direct = second_message(tower::util::BoxCloneSyncService::new(fake.channel())).await;
-    let logged = second_message(tower::util::BoxCloneSyncService::new(
-        tower::ServiceBuilder::new()
-            .layer(LoggingLayer::client())
-            .service(fake.channel()),
-    ))
-    .await;
+    let logged = second_message(tower::util::BoxCloneSyncService::new(logged_channel(&fake))).await;
 
     assert_eq!(logged.code(), direct.code(), "{logged:?}");
     assert_eq!(logged.message(), direct.message());
