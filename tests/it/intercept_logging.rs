@@ -262,6 +262,24 @@ fn streaming_fake(reply: grpc_chaos::fake::Reply) -> FakeServer {
     fake
 }
 
+/// A client channel, with or without layers.
+type Boxed = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    tonic::transport::Error,
+>;
+
+/// SayHelloStream opened on `channel`, with its first message read.
+async fn stream_past_its_first_message(channel: Boxed) -> Streaming<HelloReply> {
+    let mut stream = GreeterClient::new(channel)
+        .say_hello_stream(hello("Ada"))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().unwrap();
+    stream
+}
+
 /// `fake`'s channel behind the client-side logging layer.
 fn logged_channel(fake: &FakeServer) -> grpc_chaos::intercept::Logging<tonic::transport::Channel> {
     tower::ServiceBuilder::new()
@@ -277,13 +295,7 @@ async fn a_stream_dropped_mid_way_is_logged_as_dropped() {
             .then_message_after(ms(10), &reply("one"))
             .then_hang(),
     );
-    let mut client = GreeterClient::new(logged_channel(&fake));
-    let mut stream = client
-        .say_hello_stream(hello("Ada"))
-        .await
-        .unwrap()
-        .into_inner();
-    stream.message().await.unwrap().unwrap();
+    let stream = stream_past_its_first_message(Boxed::new(logged_channel(&fake))).await;
 
     drop(stream);
 
@@ -302,17 +314,11 @@ async fn a_stream_reset_mid_way_fails_with_the_same_status_through_the_layer() {
             .end_after(ms(10)),
     );
     let second_message = |channel| async move {
-        let mut client = GreeterClient::new(channel);
-        let mut stream = client
-            .say_hello_stream(hello("Ada"))
-            .await
-            .unwrap()
-            .into_inner();
-        stream.message().await.unwrap().unwrap();
+        let mut stream = stream_past_its_first_message(channel).await;
         stream.message().await.unwrap_err()
     };
-    let direct = second_message(tower::util::BoxCloneSyncService::new(fake.channel())).await;
-    let logged = second_message(tower::util::BoxCloneSyncService::new(logged_channel(&fake))).await;
+    let direct = second_message(Boxed::new(fake.channel())).await;
+    let logged = second_message(Boxed::new(logged_channel(&fake))).await;
 
     assert_eq!(logged.code(), direct.code(), "{logged:?}");
     assert_eq!(logged.message(), direct.message());
