@@ -947,3 +947,30 @@ async fn a_hedged_client_stream_committed_mid_stream_goes_on_to_the_winner_alone
     assert_eq!(request_bytes(&calls[1]), encoded(&names));
     assert_eq!(t0.elapsed(), ms(50));
 }
+
+#[grpc_chaos::test]
+async fn a_first_attempt_that_never_answers_ends_at_the_deadline_by_the_layers_own_timer() {
+    // A service with no timer of its own (tonic's channel would time `grpc-timeout`
+    // itself): only the layer's deadline can end the call.
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counted = attempts.clone();
+    let silent = tower::service_fn(move |_: http::Request<tonic::body::Body>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<Result<http::Response<tonic::body::Body>, tower::BoxError>>()
+    });
+    let layered = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(exact_policy(3)))
+        .service(silent);
+    let mut request = tonic::Request::new(hello("Ada"));
+    request.set_timeout(ms(300));
+    let t0 = Instant::now();
+
+    let status = GreeterClient::new(layered)
+        .say_hello(request)
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(t0.elapsed(), ms(300));
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}
