@@ -665,7 +665,9 @@ where
             // The guard `wait_for` returns must not live across an await.
             let _ = draining.wait_for(|d| *d).await.is_ok();
         };
+        // Biased, the connection first, as the fake's connection task (see there).
         let ended = tokio::select! {
+            biased;
             ended = connection.as_mut() => ended,
             () = drain => {
                 connection.as_mut().graceful_shutdown();
