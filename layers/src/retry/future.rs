@@ -103,11 +103,11 @@ where
                 waiting,
                 call,
             } => {
-                let Some(held) = call.as_ref() else {
+                let Some(deadline) = call.as_ref().map(Call::deadline) else {
                     panic!("a retry ResponseFuture polled after it completed");
                 };
                 // The deadline first, as the retry loop's `select!` has it.
-                if let Some(deadline) = held.deadline() {
+                if let Some(deadline) = deadline {
                     if timer.is_none() {
                         timer.set(Some(sleep_until(deadline.instant())));
                     }
@@ -122,29 +122,26 @@ where
                     return Poll::Pending;
                 }
                 let outcome = ready!(attempt.poll(cx));
+                // Taken: whatever the verdict, the first attempt is over.
+                let Some(held) = call.take() else {
+                    panic!("a retry ResponseFuture polled after it completed");
+                };
                 match held.judge_first(outcome) {
-                    First::Return(response) => {
-                        *call = None;
-                        return Poll::Ready(Ok(response));
-                    }
+                    First::Return(response) => return Poll::Ready(Ok(response)),
                     First::WaitForDeadline => {
                         // The timer was polled above, so it will wake this.
+                        *call = Some(held);
                         *waiting = true;
                         return Poll::Pending;
                     }
-                    First::Failed(status, response) => match call.take() {
-                        Some(call) => (call, (status, response)),
-                        None => return Poll::Ready(Ok(response)),
-                    },
+                    First::Failed(status, response) => (held, (status, response)),
                 }
             }
         };
-        let inner = call.looping(None, Some(failure));
-        self.as_mut().project().state.set(State::Looping { inner });
-        match self.project().state.project() {
-            StateProj::Looping { inner } => inner.as_mut().poll(cx),
-            _ => Poll::Pending,
-        }
+        let mut inner = call.looping(None, Some(failure));
+        let polled = inner.as_mut().poll(cx);
+        self.project().state.set(State::Looping { inner });
+        polled
     }
 }
 
