@@ -188,6 +188,8 @@ pub struct ReceivedCall {
     pub response_sizes: Vec<usize>,
     /// How the call ended.
     pub ending: CallEnding,
+    /// The server's id for the stub that answered: `stub` is a label, and labels may repeat.
+    pub(crate) stub_id: Option<u64>,
 }
 
 impl ReceivedCall {
@@ -215,6 +217,7 @@ impl ReceivedCall {
             response_messages: Vec::new(),
             response_sizes: Vec::new(),
             ending: CallEnding::InProgress,
+            stub_id: None,
         }
     }
 

@@ -105,31 +105,26 @@ impl Registry {
     }
 
     /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
-    pub(crate) fn answer(&self, call_id: usize, request: &CallRequest) -> (Option<String>, Script) {
+    /// The stub that answers `request` (its id and label, `None` when none matched), and
+    /// the script to play.
+    pub(crate) fn answer(&self, request: &CallRequest) -> (Option<(u64, String)>, Script) {
         let mut table = self.stubs();
         if let Some(i) = table.best(&request.method, |s| s.matches(request)) {
             let stub = &mut table.all[i];
-            let (label, reply) = (stub.label(), stub.answer(call_id));
+            let (answered_by, reply) = ((stub.id, stub.label()), stub.answer());
             // The reply may run user code (a responder): never under the stubs' lock.
             drop(table);
-            return (Some(label), reply.resolve(request));
+            return (Some(answered_by), reply.resolve(request));
         }
         let message = unmatched_message(&table.all, request);
         (None, Script::from_status(Status::unimplemented(message)))
     }
 
+    /// The calls stub `stub_id` answered that the journal still keeps, in order.
     pub(crate) fn calls_of(&self, stub_id: u64) -> Vec<ReceivedCall> {
-        let ids = self
-            .stubs()
-            .all
-            .iter()
-            .find(|s| s.id == stub_id)
-            .map(|s| s.calls.clone())
-            .unwrap_or_default();
-        let all = self.journal.snapshot();
-        ids.into_iter()
-            .filter_map(|id| all.get(id).cloned())
-            .collect()
+        let mut calls = self.journal.snapshot();
+        calls.retain(|call| call.stub_id == Some(stub_id));
+        calls
     }
 
     pub(crate) fn call_count(&self, stub_id: u64) -> usize {
@@ -138,7 +133,7 @@ impl Registry {
             .all
             .iter()
             .find(|s| s.id == stub_id)
-            .map_or(0, |s| s.calls.len())
+            .map_or(0, |s| s.answered)
     }
 
     pub(crate) fn label_of(&self, stub_id: u64) -> Option<String> {

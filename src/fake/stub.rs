@@ -293,13 +293,16 @@ pub struct StubGuard {
 }
 
 impl StubGuard {
-    /// The calls this stub answered.
+    /// The calls this stub answered, in arrival order: those the journal still keeps.
+    /// A call the journal has let go (its limits, or
+    /// [`FakeServer::clear_received_calls`](super::FakeServer::clear_received_calls))
+    /// is no longer listed, though [`call_count`](Self::call_count) still counts it.
     ///
     /// ```
     /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
     /// # let server = FakeServer::in_memory();
-    /// # let guard = Stub::given(any()).respond_with(Reply::empty()).mount_as_scoped(&server);
-    /// let calls = guard.received_calls();
+    /// let guard = Stub::given(any()).respond_with(Reply::empty()).mount_as_scoped(&server);
+    /// assert!(guard.received_calls().is_empty());
     /// ```
     pub fn received_calls(&self) -> Vec<ReceivedCall> {
         self.state.stubs.calls_of(self.id)
@@ -309,7 +312,7 @@ impl StubGuard {
         self.id
     }
 
-    /// How many calls this stub has answered.
+    /// How many calls this stub has answered, whether or not the journal still keeps them.
     ///
     /// ```
     /// # use grpc_chaos::fake::{any, FakeServer, Reply, Stub};
@@ -385,8 +388,10 @@ pub(crate) struct Mounted {
     /// How journal entries and messages name this stub, worked out once at mount time.
     label: String,
     pub(crate) scoped: bool,
-    /// Ids of the calls this stub answered.
-    pub(crate) calls: Vec<usize>,
+    /// How many calls this stub answered. A count, not a list: the journal says which
+    /// calls they were (for as long as it keeps them), so a server under load keeps no
+    /// growing list per stub.
+    pub(crate) answered: usize,
 }
 
 impl Mounted {
@@ -400,7 +405,7 @@ impl Mounted {
             stub,
             label,
             scoped,
-            calls: Vec::new(),
+            answered: 0,
         }
     }
 
@@ -422,9 +427,7 @@ impl Mounted {
     }
 
     fn exhausted(&self) -> bool {
-        self.stub
-            .up_to
-            .is_some_and(|n| self.calls.len() as u64 >= n)
+        self.stub.up_to.is_some_and(|n| self.answered as u64 >= n)
     }
 
     /// How many matchers hold, and the descriptions of those that fail.
@@ -458,14 +461,14 @@ impl Mounted {
     }
 
     /// Counts the call and hands out the reply to resolve (outside the stubs' lock).
-    pub(crate) fn answer(&mut self, call_id: usize) -> Reply {
-        self.calls.push(call_id);
+    pub(crate) fn answer(&mut self) -> Reply {
+        self.answered += 1;
         self.stub.reply.clone()
     }
 
     /// The unmet expectation, as one line, if any.
     pub(crate) fn unmet(&self) -> Option<String> {
-        let received = self.calls.len() as u64;
+        let received = self.answered as u64;
         (!self.stub.expectation.contains(received)).then(|| {
             format!(
                 "stub {:?} ({}; replies {}) expected {} call(s), received {received}",

@@ -1,6 +1,7 @@
 //! Expectations: verified on drop (server and scoped guard), with pinned messages.
 
-use grpc_chaos::fake::{any, method, FakeServer, Reply, Stub};
+use grpc_chaos::fake::{any, message_eq, method, FakeServer, ReceivedCall, Reply, Stub, StubGuard};
+use grpc_chaos::pb::HelloRequest;
 use tonic::Code;
 
 use crate::support::*;
@@ -175,4 +176,58 @@ async fn a_dropped_tcp_server_stops_answering() {
         .map(|_| ())
         .unwrap_err();
     assert!(err.to_string().contains("transport"), "{err}");
+}
+
+/// Two scoped stubs, one per name, answering calls for "a", "b", "a", "b", "a"; returns
+/// once the journal has the ending of the last `kept` of them.
+async fn two_stubs_answer_five_calls(server: &FakeServer, kept: usize) -> (StubGuard, StubGuard) {
+    let given = |name: &str| {
+        Stub::given(method(SAY_HELLO))
+            .and(message_eq(hello(name)))
+            .respond_with(Reply::message(&reply(name)))
+            .mount_as_scoped(server)
+    };
+    let (a, b) = (given("a"), given("b"));
+    let mut client = greeter(server);
+    for name in ["a", "b", "a", "b", "a"] {
+        client.say_hello(hello(name)).await.unwrap();
+    }
+    server.wait_for_ended_calls(kept).await;
+    (a, b)
+}
+
+fn names(calls: &[ReceivedCall]) -> Vec<(usize, String)> {
+    calls
+        .iter()
+        .map(|c| (c.id, c.request::<HelloRequest>(0).unwrap().name))
+        .collect()
+}
+
+#[grpc_chaos::test]
+async fn a_stubs_calls_are_its_own_after_the_journal_forgot_some() {
+    let server = FakeServer::in_memory();
+    let (a, b) = two_stubs_answer_five_calls(&server, 5).await;
+    // Forget call 0 (an "a"): the rest move up the journal's list, not their ids.
+    server.clear_received_calls_where(|call| call.id == 0);
+
+    assert_eq!(
+        names(&a.received_calls()),
+        [(2, "a".into()), (4, "a".into())]
+    );
+    assert_eq!(
+        names(&b.received_calls()),
+        [(1, "b".into()), (3, "b".into())]
+    );
+    // The counts are of calls answered, forgotten or not.
+    assert_eq!((a.call_count(), b.call_count()), (3, 2));
+}
+
+#[grpc_chaos::test]
+async fn a_bounded_journal_gives_a_stub_the_calls_it_still_keeps() {
+    let server = FakeServer::builder().journal_limit(2).in_memory();
+    let (a, b) = two_stubs_answer_five_calls(&server, 2).await;
+
+    assert_eq!(names(&a.received_calls()), [(4, "a".into())]);
+    assert_eq!(names(&b.received_calls()), [(3, "b".into())]);
+    assert_eq!((a.call_count(), b.call_count()), (3, 2));
 }

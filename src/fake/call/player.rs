@@ -46,8 +46,8 @@ impl Call {
             }
             request.first_message = self.reader.first_message();
         }
-        let call_id = self.rec.read(|c| c.id);
-        let (label, mut script) = state.stubs.answer(call_id, &request);
+        let (answered_by, mut script) = state.stubs.answer(&request);
+        let (stub_id, label) = answered_by.unzip();
         if script.echo_test_metadata {
             for (name, into) in [
                 (INTEROP_ECHO_INITIAL, &mut script.headers),
@@ -89,14 +89,17 @@ impl Call {
         // DEBUG: at INFO a call is logged once, when it ends (the journal's line), so that
         // `serve` under load pays for one log line per call, not two.
         tracing::debug!(
-            call = call_id,
+            call = self.rec.id(),
             method = %request.method,
             client_streaming = flag(|m| m.client_streaming),
             server_streaming = flag(|m| m.server_streaming),
             stub = label.as_deref().unwrap_or("none"),
             "call started"
         );
-        self.rec.update(|c| c.stub = label);
+        self.rec.update(|c| {
+            c.stub = label;
+            c.stub_id = stub_id;
+        });
         self.play(script, request).await;
     }
 
