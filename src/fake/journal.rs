@@ -759,6 +759,14 @@ impl<C: Journaled> Recorder<C> {
                 Side::Request => (&mut call.request_messages, &mut call.request_sizes),
                 Side::Response => (&mut call.response_messages, &mut call.response_sizes),
             };
+            if messages.capacity() == 0 {
+                // Most calls carry one message each way: room for exactly one, where a
+                // first push would make room for four. The journal keeps each of its
+                // entries for a long time, and every byte of them is cold by the time
+                // the entry is let go.
+                messages.reserve_exact(1);
+                sizes.reserve_exact(1);
+            }
             messages.push(kept);
             sizes.push(message.len());
             messages.len() - 1
