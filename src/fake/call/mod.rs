@@ -96,9 +96,14 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: Outbox) {
         Some(Ok(t)) => arrived_at.checked_add(*t),
         _ => None,
     };
+    // The journal keeps the copy: a clone's entries take exactly the room they need,
+    // where the map h2 decoded into has room for more (a 3-header request's map holds
+    // 6 entries of 104 bytes each). The call's own request, let go when the call ends,
+    // takes the roomier one.
+    let kept = metadata.clone();
     let request = CallRequest {
         method: method.clone(),
-        metadata: metadata.clone(),
+        metadata,
         timeout: timeout.clone(),
         first_message: None,
     };
@@ -107,7 +112,7 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: Outbox) {
         ReceivedCall::arriving(
             id,
             method,
-            metadata,
+            kept,
             raw_timeout,
             timeout,
             arrived_at,
