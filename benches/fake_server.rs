@@ -6,6 +6,11 @@
 //! `grpc-chaos serve` does, with a larger limit), and keeping every call (the default,
 //! for tests). A bench makes hundreds of thousands of calls; with every one kept, the
 //! growing journal's fresh memory is part of what is measured.
+//!
+//! The paired rounds add the fake keeping only its latest 4 calls, against the fake
+//! keeping 1,024 and against the hand-written Greeter: the first says what keeping
+//! calls costs (an entry's memory is cold by the time the entry is let go), the second
+//! what the fake's own work per call costs.
 
 mod common;
 
@@ -66,6 +71,10 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
         greeter_fake(server)
     });
     let mut crowded_client = rt.block_on(async { GreeterClient::new(crowded.channel()) });
+    // The same fake keeping only its latest 4 calls: what the journal's kept memory costs.
+    let short =
+        rt.block_on(async { greeter_fake(FakeServer::builder().journal_limit(4).in_memory()) });
+    let mut short_client = rt.block_on(async { GreeterClient::new(short.channel()) });
     let call = |client: &mut GreeterClient<tonic::transport::Channel>| {
         rt.block_on(client.say_hello(HelloRequest { name: "Ada".into() }))
             .unwrap();
@@ -87,6 +96,22 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
         || call(&mut crowded_client),
     );
     println!("paired fake_server with 500 stubs on other methods vs none: {stubs}");
+    let kept = pair(
+        rounds,
+        calls,
+        1,
+        || call(&mut short_client),
+        || call(&mut bounded_client),
+    );
+    println!("paired fake_server keeping 1,024 calls vs keeping 4: {kept}");
+    let short = pair(
+        rounds,
+        calls,
+        1,
+        || call(&mut tonic_client),
+        || call(&mut short_client),
+    );
+    println!("paired fake_server keeping 4 calls vs hand_written_tonic: {short}");
 }
 
 fn main() {
