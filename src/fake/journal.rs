@@ -689,7 +689,7 @@ impl<C: Journaled> Journal<C> {
 
     /// What to keep of a message of `call`, which keeps `kept` bytes already: all of it,
     /// or a prefix within the per-message limit and the budget.
-    fn keep(&self, kept: usize, message: &Bytes) -> Bytes {
+    fn keep(&self, kept: usize, message: Bytes) -> Bytes {
         let mut keep = message.len();
         if let Some(cap) = self.limits.message_bytes {
             keep = keep.min(cap);
@@ -699,8 +699,8 @@ impl<C: Journaled> Journal<C> {
             keep = keep.min(budget.saturating_sub(kept));
         }
         if self.limits.bytes.is_none() && self.limits.message_bytes.is_none() {
-            // Kept whole and shared: nothing is bounded, so nothing is copied.
-            return message.clone();
+            // Kept whole: nothing is bounded, so nothing is copied.
+            return message;
         }
         // A copy, so that the journal never holds the buffer the message was read into.
         Bytes::copy_from_slice(&message[..keep])
@@ -744,11 +744,14 @@ impl<C: Journaled> Recorder<C> {
     }
 
     /// Records one message, within the journal's limits; returns its index.
-    pub(crate) fn message(&self, side: Side, message: &Bytes) -> usize {
+    /// Records one message, taking it (the journal keeps it whole, or a copy of its
+    /// prefix within the limits); returns its index on its side.
+    pub(crate) fn message(&self, side: Side, message: Bytes) -> usize {
         let journal = &self.journal;
         let index = {
             let mut guard = lock(&self.entry);
             let slot = &mut *guard;
+            let size = message.len();
             let kept = journal.keep(slot.kept, message);
             slot.kept += kept.len();
             if slot.listed {
@@ -768,7 +771,7 @@ impl<C: Journaled> Recorder<C> {
                 sizes.reserve_exact(1);
             }
             messages.push(kept);
-            sizes.push(message.len());
+            sizes.push(size);
             messages.len() - 1
         };
         // The list's lock only when there is something to trim.

@@ -253,7 +253,7 @@ impl MessageTap {
                     };
                     self.in_body = false;
                     prefix_here = false;
-                    self.log.0.message(self.side, &bytes);
+                    self.log.0.message(self.side, bytes);
                 }
             }
         }

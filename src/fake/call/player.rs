@@ -279,15 +279,12 @@ impl Call {
     /// Records and sends one message (and the headers first, when they are still due).
     async fn send_message(&mut self, headers: &mut Option<HeaderMap>, message: Bytes) {
         self.send_headers(headers).await;
-        let index = self.rec.message(Side::Response, &message);
-        tracing::debug!(
-            call = self.rec.id(),
-            index,
-            size = message.len(),
-            "message sent"
-        );
-        self.emit(Event::Message(crate::framing::encode(&message)))
-            .await;
+        let (size, frame) = (message.len(), crate::framing::encode(&message));
+        // The journal takes the message itself: a clone of a `Bytes` made from a `Vec`
+        // (as a reply's message is) allocates its shared count.
+        let index = self.rec.message(Side::Response, message);
+        tracing::debug!(call = self.rec.id(), index, size, "message sent");
+        self.emit(Event::Message(frame)).await;
     }
 
     /// Records the status, then sends it (in trailers, or Trailers-Only before headers).

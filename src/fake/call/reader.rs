@@ -80,21 +80,21 @@ impl RequestReader {
             Some(Ok(frame)) => {
                 // Request trailers carry nothing gRPC defines; they are ignored.
                 if let Ok(data) = frame.into_data() {
-                    let mut messages = Vec::new();
+                    let (first, unforwarded) = (&mut self.first, &mut self.unforwarded);
+                    let keep_unforwarded = self.keep_unforwarded;
                     self.decoder
-                        .push(&data, |message| messages.push(message))
+                        .push(&data, |message| {
+                            if first.is_none() {
+                                *first = Some(message.clone());
+                            }
+                            if keep_unforwarded {
+                                unforwarded.push(message.clone());
+                            }
+                            let size = message.len();
+                            let index = rec.message(Side::Request, message);
+                            tracing::debug!(call = rec.id(), index, size, "message received");
+                        })
                         .map_err(Stop::Malformed)?;
-                    for message in messages {
-                        let index = rec.message(Side::Request, &message);
-                        let size = message.len();
-                        tracing::debug!(call = rec.id(), index, size, "message received");
-                        if self.first.is_none() {
-                            self.first = Some(message.clone());
-                        }
-                        if self.keep_unforwarded {
-                            self.unforwarded.push(message);
-                        }
-                    }
                 }
                 Ok(())
             }
