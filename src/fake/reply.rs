@@ -348,7 +348,16 @@ impl Reply {
     /// ```
     pub fn then_bytes_after(self, delay: Duration, message: impl Into<Bytes>) -> Self {
         let message = message.into();
-        self.map(move |s| s.messages.push((delay, message.clone())))
+        match self.0 {
+            // One script (as a responder's reply usually is): the message goes in as it
+            // is. The first clone of a `Bytes` made from a `Vec` allocates a shared count,
+            // and the journal would keep that allocation for as long as it keeps the call.
+            Kind::Script(mut script) => {
+                script.messages.push((delay, message));
+                Self(Kind::Script(script))
+            }
+            kind => Self(kind).map(move |s| s.messages.push((delay, message.clone()))),
+        }
     }
 
     /// Ends with this status after the messages (instead of OK).

@@ -195,7 +195,7 @@ impl Kind {
     pub(super) fn resolve(&self, request: &CallRequest) -> Script {
         match self {
             Kind::Script(s) => (**s).clone(),
-            Kind::Dynamic(responder) => responder(request).resolve(request),
+            Kind::Dynamic(responder) => responder(request).into_script(request),
             Kind::Sequence { replies, next } => {
                 let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
                 replies[i].resolve(request)
@@ -214,6 +214,15 @@ impl Kind {
                     miss.resolve(request)
                 }
             }
+        }
+    }
+
+    /// [`resolve`](Self::resolve) for a reply used once, as a responder's is: its one
+    /// script is moved out, not copied.
+    fn into_script(self, request: &CallRequest) -> Script {
+        match self {
+            Kind::Script(s) => *s,
+            kind => kind.resolve(request),
         }
     }
 
