@@ -555,8 +555,19 @@ impl<C: Journaled> Journal<C> {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<C> {
+        self.snapshot_where(|_| true)
+    }
+
+    /// The calls `keep` picks, in order; only those are copied.
+    pub(crate) fn snapshot_where(&self, keep: impl Fn(&C) -> bool) -> Vec<C> {
         let entries: Vec<Entry<C>> = lock(&self.calls).iter().cloned().collect();
-        entries.iter().map(|e| lock(e).call.clone()).collect()
+        entries
+            .iter()
+            .filter_map(|e| {
+                let slot = lock(e);
+                keep(&slot.call).then(|| slot.call.clone())
+            })
+            .collect()
     }
 
     /// The message bytes the journal keeps now.

@@ -122,9 +122,8 @@ impl Registry {
 
     /// The calls stub `stub_id` answered that the journal still keeps, in order.
     pub(crate) fn calls_of(&self, stub_id: u64) -> Vec<ReceivedCall> {
-        let mut calls = self.journal.snapshot();
-        calls.retain(|call| call.stub_id == Some(stub_id));
-        calls
+        self.journal
+            .snapshot_where(|call| call.stub_id == Some(stub_id))
     }
 
     pub(crate) fn call_count(&self, stub_id: u64) -> usize {
