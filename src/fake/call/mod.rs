@@ -109,15 +109,7 @@ async fn run(state: Arc<State>, request: Request<Incoming>, out: Outbox) {
     };
     let rec = state.journal.open(|id| {
         let raw_timeout = raw_timeout.map(|t| String::from_utf8_lossy(&t).into_owned());
-        ReceivedCall::arriving(
-            id,
-            method,
-            kept,
-            raw_timeout,
-            timeout,
-            arrived_at,
-            deadline,
-        )
+        ReceivedCall::arriving(id, method, kept, raw_timeout, timeout, arrived_at, deadline)
     });
     let mut call = Call {
         reader: RequestReader::new(body, encoding),
