@@ -75,43 +75,42 @@ fn bench_unary(c: &mut Criterion, rt: &Runtime) {
     let short =
         rt.block_on(async { greeter_fake(FakeServer::builder().journal_limit(4).in_memory()) });
     let mut short_client = rt.block_on(async { GreeterClient::new(short.channel()) });
-    let call = |client: &mut GreeterClient<tonic::transport::Channel>| {
-        rt.block_on(client.say_hello(HelloRequest { name: "Ada".into() }))
-            .unwrap();
+    type Client = GreeterClient<tonic::transport::Channel>;
+    // Pairs two clients' SayHello and prints the figure under `what`.
+    let paired = |what: &str, baseline: &mut Client, candidate: &mut Client| {
+        let call = |client: &mut Client| {
+            rt.block_on(client.say_hello(HelloRequest { name: "Ada".into() }))
+                .unwrap();
+        };
+        let figure = pair(
+            DEFAULT_ROUNDS,
+            DEFAULT_MESSAGES_PER_ROUND,
+            1,
+            || call(baseline),
+            || call(candidate),
+        );
+        println!("paired fake_server {what}: {figure}");
     };
-    let (rounds, calls) = (DEFAULT_ROUNDS, DEFAULT_MESSAGES_PER_ROUND);
-    let fake = pair(
-        rounds,
-        calls,
-        1,
-        || call(&mut tonic_client),
-        || call(&mut bounded_client),
+    paired(
+        "vs hand_written_tonic",
+        &mut tonic_client,
+        &mut bounded_client,
     );
-    println!("paired fake_server vs hand_written_tonic: {fake}");
-    let stubs = pair(
-        rounds,
-        calls,
-        1,
-        || call(&mut bounded_client),
-        || call(&mut crowded_client),
+    paired(
+        "with 500 stubs on other methods vs none",
+        &mut bounded_client,
+        &mut crowded_client,
     );
-    println!("paired fake_server with 500 stubs on other methods vs none: {stubs}");
-    let kept = pair(
-        rounds,
-        calls,
-        1,
-        || call(&mut short_client),
-        || call(&mut bounded_client),
+    paired(
+        "keeping 1,024 calls vs keeping 4",
+        &mut short_client,
+        &mut bounded_client,
     );
-    println!("paired fake_server keeping 1,024 calls vs keeping 4: {kept}");
-    let short = pair(
-        rounds,
-        calls,
-        1,
-        || call(&mut tonic_client),
-        || call(&mut short_client),
+    paired(
+        "keeping 4 calls vs hand_written_tonic",
+        &mut tonic_client,
+        &mut short_client,
     );
-    println!("paired fake_server keeping 4 calls vs hand_written_tonic: {short}");
 }
 
 fn main() {
