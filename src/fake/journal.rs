@@ -754,7 +754,6 @@ impl<C: Journaled> Recorder<C> {
         f(&lock(&self.entry).call)
     }
 
-    /// Records one message, within the journal's limits; returns its index.
     /// Records one message, taking it (the journal keeps it whole, or a copy of its
     /// prefix within the limits); returns its index on its side.
     pub(crate) fn message(&self, side: Side, message: Bytes) -> usize {

@@ -105,8 +105,8 @@ impl Registry {
     }
 
     /// Picks the stub for a call and resolves its reply; UNIMPLEMENTED when none matches.
-    /// The stub that answers `request` (its id and label, `None` when none matched), and
-    /// the script to play.
+    /// Returns the answering stub's id and label (`None` when none matched) and the
+    /// script to play.
     pub(crate) fn answer(&self, request: &CallRequest) -> (Option<(u64, String)>, Script) {
         let mut table = self.stubs();
         if let Some(i) = table.best(&request.method, |s| s.matches(request)) {
