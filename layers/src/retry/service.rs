@@ -88,18 +88,18 @@ struct Template {
 
 impl Template {
     fn new(parts: http::request::Parts, as_sent: bool) -> Self {
-        if as_sent {
-            Self {
-                later: parts.clone(),
-                first: Some(parts),
-                cleared: false,
-            }
+        // The clone is the one kept for later attempts: its header map takes only the
+        // room it needs, and the first attempt takes the roomier original.
+        let (first, later) = if as_sent {
+            let later = parts.clone();
+            (Some(parts), later)
         } else {
-            Self {
-                first: None,
-                later: parts,
-                cleared: false,
-            }
+            (None, parts)
+        };
+        Self {
+            first,
+            later,
+            cleared: false,
         }
     }
 

@@ -80,15 +80,13 @@ impl RequestReader {
             Some(Ok(frame)) => {
                 // Request trailers carry nothing gRPC defines; they are ignored.
                 if let Ok(data) = frame.into_data() {
-                    let (first, unforwarded) = (&mut self.first, &mut self.unforwarded);
-                    let keep_unforwarded = self.keep_unforwarded;
                     self.decoder
                         .push(&data, |message| {
-                            if first.is_none() {
-                                *first = Some(message.clone());
+                            if self.first.is_none() {
+                                self.first = Some(message.clone());
                             }
-                            if keep_unforwarded {
-                                unforwarded.push(message.clone());
+                            if self.keep_unforwarded {
+                                self.unforwarded.push(message.clone());
                             }
                             let size = message.len();
                             let index = rec.message(Side::Request, message);
