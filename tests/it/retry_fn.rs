@@ -99,8 +99,7 @@ async fn a_budget_spent_between_attempts_ends_at_the_deadline_with_no_attempt_af
     let calls = server.received_calls();
     assert_eq!(arrivals(&calls, t0), [ms(0), ms(100)]);
     // Each attempt carried what was left of the one budget.
-    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
-    assert_eq!(timeouts, [Some(Ok(ms(250))), Some(Ok(ms(150)))]);
+    assert_eq!(timeouts(&calls), [Some(Ok(ms(250))), Some(Ok(ms(150)))]);
 }
 
 #[grpc_chaos::test]

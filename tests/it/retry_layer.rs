@@ -106,22 +106,18 @@ async fn the_layer_keeps_the_exact_schedule_within_one_budget() {
         [None, Some("1".into()), Some("2".into())]
     );
     // Every attempt carried what was left of the caller's 2 s, not a fresh 2 s.
-    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
     assert_eq!(
-        timeouts,
+        timeouts(&calls),
         [Some(Ok(ms(2000))), Some(Ok(ms(1900))), Some(Ok(ms(1700)))]
     );
 }
 
 #[grpc_chaos::test]
 async fn the_first_attempt_keeps_the_callers_head_but_never_its_attempt_count() {
-    let server = FakeServer::in_memory();
-    Stub::given(method(SAY_HELLO))
-        .respond_with(Reply::sequence([
-            unavailable(),
-            Reply::message(&reply("second")),
-        ]))
-        .mount(&server);
+    let server = fake(
+        SAY_HELLO,
+        Reply::sequence([unavailable(), Reply::message(&reply("second"))]),
+    );
     let client = retrying(&server, RetryLayer::new(exact_policy(3)));
     let mut request = tonic::Request::new(hello("Ada"));
     request.set_timeout(ms(2000));
@@ -136,8 +132,7 @@ async fn the_first_attempt_keeps_the_callers_head_but_never_its_attempt_count() 
     assert_eq!(previous_attempts(&calls), [None, Some("1".into())]);
     let kept: Vec<_> = calls.iter().map(|c| c.header("x-kept")).collect();
     assert_eq!(kept, [Some("yes"), Some("yes")]);
-    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
-    assert_eq!(timeouts, [Some(Ok(ms(2000))), Some(Ok(ms(1900)))]);
+    assert_eq!(timeouts(&calls), [Some(Ok(ms(2000))), Some(Ok(ms(1900)))]);
 }
 
 #[grpc_chaos::test]
@@ -409,9 +404,8 @@ async fn hedges_share_one_budget_and_all_are_cancelled_at_the_deadline() {
     assert_eq!(t0.elapsed(), ms(250));
     let calls = server.wait_for_ended_calls(3).await;
     assert_eq!(arrivals(&calls, t0), [ms(0), ms(100), ms(200)]);
-    let timeouts: Vec<_> = calls.iter().map(|c| c.timeout.clone()).collect();
     assert_eq!(
-        timeouts,
+        timeouts(&calls),
         [Some(Ok(ms(250))), Some(Ok(ms(150))), Some(Ok(ms(50)))]
     );
     for call in &calls {

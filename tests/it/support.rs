@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use grpc_chaos::deadline::GrpcTimeoutError;
 use grpc_chaos::fake::{FakeServer, ReceivedCall};
 use grpc_chaos::pb::greeter_client::GreeterClient;
 use grpc_chaos::pb::{HelloReply, HelloRequest};
@@ -35,6 +36,11 @@ pub fn arrivals(calls: &[ReceivedCall], t0: tokio::time::Instant) -> Vec<Duratio
 pub fn previous_attempts(calls: &[ReceivedCall]) -> Vec<Option<String>> {
     let header = |c: &ReceivedCall| c.header("grpc-previous-rpc-attempts").map(str::to_string);
     calls.iter().map(header).collect()
+}
+
+/// Each call's `grpc-timeout`, parsed, if it had one.
+pub fn timeouts(calls: &[ReceivedCall]) -> Vec<Option<Result<Duration, GrpcTimeoutError>>> {
+    calls.iter().map(|c| c.timeout.clone()).collect()
 }
 
 /// A fake for throttling tests: SayHello fails with UNAVAILABLE when the request says

@@ -66,13 +66,19 @@ fn chain() -> (GreeterClient<Channel>, FakeServer) {
     (GreeterClient::new(a), b)
 }
 
-#[grpc_chaos::test]
-async fn a_given_trace_id_reaches_the_downstream_fake_through_two_hops() {
-    let (mut a, b) = chain();
+/// A SayHello request carrying `id` as its trace id.
+fn with_trace_id(id: &str) -> Request<HelloRequest> {
     let mut request = Request::new(hello("Ada"));
     request
         .metadata_mut()
-        .insert("trace-id", "abc123".parse().unwrap());
+        .insert("trace-id", id.parse().unwrap());
+    request
+}
+
+#[grpc_chaos::test]
+async fn a_given_trace_id_reaches_the_downstream_fake_through_two_hops() {
+    let (mut a, b) = chain();
+    let request = with_trace_id("abc123");
 
     let seen_by_a = a.say_hello(request).await.unwrap().into_inner().message;
 
@@ -109,10 +115,7 @@ async fn a_missing_trace_id_is_generated_and_propagated() {
 #[grpc_chaos::test]
 async fn an_empty_trace_id_is_replaced_by_a_generated_one() {
     let (mut a, b) = chain();
-    let mut request = Request::new(hello("Ada"));
-    request
-        .metadata_mut()
-        .insert("trace-id", "".parse().unwrap());
+    let request = with_trace_id("");
 
     let seen_by_a = a.say_hello(request).await.unwrap().into_inner().message;
 
